@@ -1,0 +1,3 @@
+from metaai_ls.cli import main
+
+raise SystemExit(main())

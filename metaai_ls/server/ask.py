@@ -1,0 +1,454 @@
+"""One `metaai.ask`: build the messages, run the account generator, stream the answer
+to the editor as `$/progress` reports and versioned workspace edits, and clean up on
+success, error and cancellation alike."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.protocol import default_converter
+
+from .prompts import AskContext, build_messages
+from .region import Edit, Region
+from .render import code_to_write, comment_block
+from .settings import MODES, Mode, Settings
+from .text import TextIndex
+
+if TYPE_CHECKING:
+    from pygls.workspace import TextDocument
+
+    from .server import MetaAILanguageServer
+
+logger = logging.getLogger(__name__)
+
+FLUSH_INTERVAL = 0.05  # at most one progress report and one edit per 50 ms
+SETTLE_TIMEOUT = 2.0  # how long an applied edit may take to come back as didChange
+APPLY_ATTEMPTS = 3  # per flush while streaming; the next flush tries again
+FINAL_APPLY_ATTEMPTS = 20  # the last edit (or the undo) must land
+
+_converter = default_converter()
+
+Renderer = Callable[[str, bool], "str | None"]
+
+
+@dataclasses.dataclass(frozen=True)
+class AskRequest:
+    uri: str
+    range: types.Range | None
+    prompt: str
+    mode: Mode
+    diagnostics: tuple[str, ...] = ()
+    new_conversation: bool = False
+
+
+def invalid(message: str) -> JsonRpcInvalidParams:
+    return JsonRpcInvalidParams(message=f"metaai.ask: {message}")
+
+
+def parse_ask_arguments(arguments: tuple[Any, ...]) -> AskRequest:
+    """The command's one argument object, checked field by field."""
+    if len(arguments) != 1 or not isinstance(arguments[0], dict):
+        raise invalid("expects one argument object {uri, range, prompt, mode}")
+    raw = arguments[0]
+    uri, prompt, mode = raw.get("uri"), raw.get("prompt"), raw.get("mode", "chat")
+    if not isinstance(uri, str) or not uri:
+        raise invalid("`uri` must be the document's URI")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise invalid("`prompt` must be a non-empty string")
+    if mode not in MODES:
+        raise invalid(f"`mode` must be one of {', '.join(MODES)}")
+    diagnostics = raw.get("diagnostics") or []
+    if not isinstance(diagnostics, list) or not all(isinstance(d, str) for d in diagnostics):
+        raise invalid("`diagnostics` must be a list of strings")
+    return AskRequest(
+        uri=uri,
+        range=_parse_range(raw.get("range")),
+        prompt=prompt,
+        mode=mode,
+        diagnostics=tuple(diagnostics),
+        new_conversation=raw.get("newConversation") is True,
+    )
+
+
+def _parse_range(value: Any) -> types.Range | None:
+    if value is None:
+        return None
+    try:
+        range_ = _converter.structure(value, types.Range)
+    except Exception:
+        raise invalid("`range` must be an LSP range {start: {line, character}, end: ...}") from None
+    numbers = (range_.start.line, range_.start.character, range_.end.line, range_.end.character)
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers):
+        raise invalid("`range` positions must be whole numbers")
+    if (range_.end.line, range_.end.character) < (range_.start.line, range_.start.character):
+        raise invalid("`range` ends before it starts")
+    return range_
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """Where the answer goes and what it looks like there."""
+
+    start: int
+    end: int
+    render: Renderer
+
+
+def plan_target(
+    request: AskRequest, index: TextIndex, start: int, end: int, language: str
+) -> Target | None:
+    """The region to write into (None in chat mode)."""
+    text = index.text
+    if request.mode == "replace":
+        keep_newline = text[start:end].endswith("\n")
+
+        def replacement(answer: str, final: bool) -> str | None:
+            return code_to_write(answer, final, keep_newline)
+
+        return Target(start, end, replacement)
+    if request.mode == "insert":
+        line = index.position(end).line
+        if end > start and index.position(end).character == 0:
+            line -= 1  # a selection of whole lines ends at the next line's start
+        first_line = index.line_text(index.position(start).line)
+        indent = first_line[: len(first_line) - len(first_line.lstrip(" \t"))]
+        if line + 1 < index.line_count:
+            point, lead = index.line_starts[line + 1], ""
+        else:
+            point, lead = len(text), "\n"
+
+        def comment(answer: str, final: bool) -> str | None:
+            return comment_block(answer, language, indent, final, lead)
+
+        return Target(point, point, comment)
+    return None
+
+
+def make_context(
+    request: AskRequest, document: TextDocument, index: TextIndex, start: int, end: int, lines: int
+) -> AskContext:
+    text = index.text
+    first = index.position(start).line
+    last = index.position(end).line
+    before_start = index.line_starts[max(first - lines, 0)]
+    after_line = min(last + lines + 1, index.line_count)
+    after_end = index.line_starts[after_line] if after_line < index.line_count else len(text)
+    return AskContext(
+        instruction=request.prompt,
+        mode=request.mode,
+        file_name=os.path.basename(document.path or document.uri) or document.uri,
+        language=document.language_id or "plaintext",
+        before=text[before_start:start],
+        selection=text[start:end],
+        after=text[end:after_end],
+        diagnostics=request.diagnostics,
+    )
+
+
+class Progress:
+    """`$/progress` for one ask, only for clients that declared the capability."""
+
+    def __init__(self, ls: MetaAILanguageServer) -> None:
+        self.ls = ls
+        self.token: str | None = None
+        self.reported = 0
+
+    async def begin(self, message: str) -> None:
+        window = self.ls.client_capabilities.window
+        if not (window and window.work_done_progress):
+            return
+        token = f"metaai-{uuid.uuid4()}"
+        try:
+            await self.ls.work_done_progress.create_async(token)
+        except Exception as error:
+            logger.warning("the client refused a progress token: %s", error)
+            return
+        self.token = token
+        begin = types.WorkDoneProgressBegin(title="Meta AI", cancellable=True, message=message)
+        self.ls.work_done_progress.begin(token, begin)
+
+    def report(self, answer: str) -> None:
+        """Report the answer's new text since the last report."""
+        if self.token is None or len(answer) <= self.reported:
+            return
+        delta = answer[self.reported :]
+        self.reported = len(answer)
+        self.ls.work_done_progress.report(self.token, types.WorkDoneProgressReport(message=delta))
+
+    def end(self, message: str) -> None:
+        if self.token is None:
+            return
+        self.ls.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=message))
+        self.ls.work_done_progress.tokens.pop(self.token, None)
+
+
+class Ask:
+    """One running ask and everything it needs to stop cleanly."""
+
+    def __init__(
+        self,
+        ls: MetaAILanguageServer,
+        request: AskRequest,
+        messages: list[dict[str, str]],
+        region: Region | None,
+        render: Renderer | None,
+        request_id: Any,
+    ) -> None:
+        self.ls = ls
+        self.request = request
+        self.messages = messages
+        self.region = region
+        self.render = render
+        self.request_id = request_id
+        self.progress = Progress(ls)
+        self.answer = ""
+        self.changed = asyncio.Event()
+        self.finished = asyncio.Event()
+        self.settled = asyncio.Event()
+        self.settled.set()
+        self.acknowledged = False
+        self.stream_task: asyncio.Task[None] | None = None
+        self.cancel_reason: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return self.request.uri
+
+    def cancel(self, reason: str) -> None:
+        if self.stream_task is not None and not self.stream_task.done():
+            self.cancel_reason = reason
+            self.stream_task.cancel()
+
+    # -- the run
+
+    async def run(self) -> dict[str, Any]:
+        await self.progress.begin(_short(self.request.prompt))
+        self.stream_task = asyncio.create_task(self._consume(), name=f"metaai ask {self.uri}")
+        pump = asyncio.create_task(self._pump(), name=f"metaai edits {self.uri}")
+        outcome: dict[str, Any] = {}
+        try:
+            await asyncio.shield(self.stream_task)
+        except asyncio.CancelledError:
+            if not self.stream_task.cancelled():
+                self.stream_task.cancel()  # the whole request was cancelled
+            outcome = {"cancelled": True}
+        except Exception as error:
+            outcome = {"error": self._report_failure(error)}
+        await self._stop_pump(pump)
+        await self._finish(outcome)
+        return {"text": self.answer, **outcome}
+
+    async def _consume(self) -> None:
+        from metaai_ls.provider import MetaAIAccount
+
+        cookies = await self.ls.account_cookies()
+        settings = self.ls.settings
+        generator = MetaAIAccount.create_async_generator(
+            model=settings.model,
+            messages=self.messages,
+            proxy=settings.proxy,
+            cookies=cookies,
+            url=settings.url,
+            graph_url=settings.graph_url,
+            conversation=self.ls.conversation_for(self.uri, self.request.new_conversation),
+        )
+        async with contextlib.aclosing(generator) as chunks:
+            async for chunk in chunks:
+                self.answer += str(chunk)
+                self.changed.set()
+
+    async def _pump(self) -> None:
+        """Flush the answer to the editor as it grows, at most once per interval."""
+        while not self.finished.is_set():
+            await self.changed.wait()
+            self.changed.clear()
+            await self._flush(final=False)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.finished.wait(), FLUSH_INTERVAL)
+
+    async def _stop_pump(self, pump: asyncio.Task[None]) -> None:
+        self.finished.set()
+        self.changed.set()
+        try:
+            await pump
+        except Exception:
+            logger.exception("streaming edits failed")
+            if self.region is not None:
+                self.region.conflict = True
+
+    async def _flush(self, final: bool) -> None:
+        self.progress.report(self.answer)
+        if self.region is not None and self.render is not None:
+            desired = self.render(self.answer, final)
+            if desired is not None:
+                await self._write(desired, FINAL_APPLY_ATTEMPTS if final else APPLY_ATTEMPTS)
+
+    async def _finish(self, outcome: dict[str, Any]) -> None:
+        if outcome:
+            if self.region is not None:
+                # Leave the document as it was before the ask.
+                await self._write(self.region.original, FINAL_APPLY_ATTEMPTS)
+            self.progress.end("Cancelled" if "cancelled" in outcome else "Failed")
+            return
+        await self._flush(final=True)
+        await self._settle()
+        if self.region is not None and self.region.conflict:
+            self.ls.show(
+                types.MessageType.Warning,
+                "Meta AI stopped writing into the document because the text it was writing "
+                "was changed meanwhile; nothing you typed was touched. The full answer is in "
+                "the log.",
+            )
+            self.ls.log(types.MessageType.Info, f"Meta AI's answer:\n{self.answer}")
+        self.progress.end("Done")
+
+    def _report_failure(self, error: Exception) -> str:
+        from metaai_ls.provider import MetaAIError
+
+        if isinstance(error, MetaAIError):
+            message = error.message
+            self.ls.log(types.MessageType.Error, f"{type(error).__name__}: {message}")
+        else:
+            logger.exception("metaai.ask failed")
+            message = f"metaai-ls failed unexpectedly ({type(error).__name__}); see its log."
+            self.ls.log(types.MessageType.Error, f"{type(error).__name__}: {error}")
+        self.ls.show(types.MessageType.Error, f"Meta AI: {message}")
+        return message
+
+    # -- edits
+
+    async def _write(self, desired: str, attempts: int = APPLY_ATTEMPTS) -> None:
+        region = self.region
+        assert region is not None
+        for attempt in range(attempts):
+            await self._settle()
+            if region.conflict or (edit := region.edit_towards(desired)) is None:
+                return
+            if await self._apply(edit):
+                return
+            await asyncio.sleep(0.01 * (attempt + 1))  # the user's change is on its way
+        if attempts == FINAL_APPLY_ATTEMPTS:
+            region.conflict = True  # reported to the user by _finish
+
+    async def _apply(self, edit: Edit) -> bool:
+        region = self.region
+        assert region is not None
+        document = self.ls.workspace.text_documents.get(self.uri)
+        if document is None:
+            region.conflict = True
+            return True
+        index = TextIndex(region.shadow, self.ls.position_encoding)
+        text_edit = types.TextEdit(index.range(edit.start, edit.end), edit.new_text)
+        identifier = types.OptionalVersionedTextDocumentIdentifier(
+            uri=self.uri, version=document.version
+        )
+        params = types.ApplyWorkspaceEditParams(
+            edit=types.WorkspaceEdit(
+                document_changes=[types.TextDocumentEdit(identifier, [text_edit])]
+            ),
+            label="Meta AI",
+        )
+        region.pending = edit
+        self.acknowledged = False
+        self.settled.clear()
+        try:
+            result = await self.ls.workspace_apply_edit_async(params)
+        except Exception as error:
+            logger.warning("workspace/applyEdit failed: %s", error)
+            result = types.ApplyWorkspaceEditResult(applied=False)
+        if result.applied:
+            self.acknowledged = True
+            return True
+        if region.pending is edit:  # refused, and not seen as a change
+            region.pending = None
+            self.settled.set()
+        return False
+
+    async def _settle(self) -> None:
+        """Wait until the last edit came back from the editor as a change."""
+        if self.region is None or self.region.pending is None:
+            return
+        try:
+            await asyncio.wait_for(self.settled.wait(), SETTLE_TIMEOUT)
+        except asyncio.TimeoutError:
+            logger.warning("an applied edit never came back as a change; writing stops")
+            self.region.pending = None
+            self.region.conflict = True
+
+    # -- the user's changes
+
+    def observe(self, params: types.DidChangeTextDocumentParams, document: TextDocument) -> None:
+        region = self.region
+        if region is None:
+            return
+        for change in params.content_changes:
+            if isinstance(change, types.TextDocumentContentChangePartial):
+                index = TextIndex(region.shadow, self.ls.position_encoding)
+                start, end = index.offset(change.range.start), index.offset(change.range.end)
+                region.observe(Edit(start, end, change.text))
+            else:
+                region.observe_full_text(change.text)
+        if region.pending is not None and self.acknowledged:
+            region.pending = None  # the editor said "applied" yet dropped it
+        if region.pending is None:
+            self.settled.set()
+        if region.shadow != document.source:
+            logger.warning("lost track of %s; writing stops", self.uri)
+            region.shadow = document.source
+            region.conflict = True
+
+    def closed(self) -> None:
+        if self.region is not None:
+            self.region.conflict = True
+            self.region.pending = None
+        self.settled.set()
+
+
+def _short(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+async def run_ask(ls: MetaAILanguageServer, request: AskRequest, request_id: Any) -> dict[str, Any]:
+    """Validate the request against the open document, then run it to the end."""
+    document = ls.workspace.text_documents.get(request.uri)
+    if document is None:
+        raise invalid(f"{request.uri} is not open in the editor (open it first)")
+    index = TextIndex(document.source, ls.position_encoding)
+    start, end = _selection_offsets(request, index)
+    settings: Settings = ls.settings
+    context = make_context(request, document, index, start, end, settings.context_lines)
+    target = plan_target(request, index, start, end, context.language)
+    if target is not None and not ls.can_apply_edits:
+        target = None  # the answer is returned and reported only
+    region = Region(index.text, target.start, target.end) if target else None
+    ask = Ask(
+        ls, request, build_messages(context), region, target.render if target else None, request_id
+    )
+    ls.asks.add(ask)
+    try:
+        return await ask.run()
+    finally:
+        ls.asks.discard(ask)
+
+
+def _selection_offsets(request: AskRequest, index: TextIndex) -> tuple[int, int]:
+    range_ = request.range
+    if range_ is None:
+        return 0, 0
+    for name, position in (("start", range_.start), ("end", range_.end)):
+        if not index.contains(position):
+            raise invalid(
+                f"`range.{name}` (line {position.line}, character {position.character}) is "
+                f"outside the document, which has {index.line_count} lines"
+            )
+    return index.offset(range_.start), index.offset(range_.end)

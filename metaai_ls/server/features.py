@@ -1,0 +1,95 @@
+"""All LSP wiring in one place: each handler gets the document, calls plain logic,
+converts, returns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lsprotocol import types
+
+from .actions import ASK_COMMAND, CANCEL_COMMAND, code_actions
+from .ask import parse_ask_arguments, run_ask
+from .server import MetaAILanguageServer
+
+CODE_ACTION_KINDS = [
+    types.CodeActionKind.QuickFix,
+    types.CodeActionKind.Refactor,
+    types.CodeActionKind.RefactorRewrite,
+]
+
+
+def create_server() -> MetaAILanguageServer:
+    server = MetaAILanguageServer()
+    server.feature(types.INITIALIZE)(initialize)
+    server.feature(types.INITIALIZED)(initialized)
+    server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)(did_change_configuration)
+    server.feature(types.TEXT_DOCUMENT_DID_CHANGE)(did_change)
+    server.feature(types.TEXT_DOCUMENT_DID_CLOSE)(did_close)
+    server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(code_action_kinds=CODE_ACTION_KINDS, resolve_provider=False),
+    )(code_action)
+    server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)(progress_cancelled)
+    server.command(ASK_COMMAND)(ask)
+    server.command(CANCEL_COMMAND)(cancel)
+    return server
+
+
+def initialize(ls: MetaAILanguageServer, params: types.InitializeParams) -> None:
+    ls.initialization_options = params.initialization_options or {}
+    ls.apply_settings(ls.initialization_options)
+
+
+def initialized(ls: MetaAILanguageServer, params: types.InitializedParams) -> None:
+    if ls.supports_configuration:
+        ls.spawn(ls.pull_configuration(), "reading the metaai configuration")
+
+
+def did_change_configuration(
+    ls: MetaAILanguageServer, params: types.DidChangeConfigurationParams
+) -> None:
+    settings = params.settings
+    if isinstance(settings, dict) and isinstance(settings.get("metaai"), dict):
+        ls.apply_settings(ls.initialization_options, settings)
+    else:
+        ls.spawn(ls.pull_configuration(), "reading the metaai configuration")
+
+
+def did_change(ls: MetaAILanguageServer, params: types.DidChangeTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    document = ls.workspace.text_documents.get(uri)
+    for running in ls.asks.on_uri(uri):
+        running.observe(params, document)
+
+
+def did_close(ls: MetaAILanguageServer, params: types.DidCloseTextDocumentParams) -> None:
+    for running in ls.asks.on_uri(params.text_document.uri):
+        running.closed()
+
+
+def code_action(
+    ls: MetaAILanguageServer, params: types.CodeActionParams
+) -> list[types.CodeAction] | None:
+    if params.text_document.uri not in ls.workspace.text_documents:
+        return None
+    only = [str(kind) for kind in params.context.only] if params.context.only else None
+    uri = params.text_document.uri
+    return code_actions(uri, params.range, params.context.diagnostics, ls.settings, only) or None
+
+
+def progress_cancelled(
+    ls: MetaAILanguageServer, params: types.WorkDoneProgressCancelParams
+) -> None:
+    ls.asks.cancel_where(lambda a: a.progress.token == params.token, "cancelled in the editor")
+
+
+async def ask(ls: MetaAILanguageServer, *arguments: Any) -> dict[str, Any]:
+    request = parse_ask_arguments(arguments)
+    return await run_ask(ls, request, ls.protocol.msg_id)
+
+
+def cancel(ls: MetaAILanguageServer, *arguments: Any) -> dict[str, int]:
+    """Cancel every running ask, or those on the document given as {"uri": ...}."""
+    uri = arguments[0].get("uri") if arguments and isinstance(arguments[0], dict) else None
+    count = ls.asks.cancel_where(lambda a: uri is None or a.uri == uri, "metaai.cancel")
+    return {"cancelled": count}

@@ -1,0 +1,385 @@
+"""A local Meta AI that speaks the web protocol over a real socket (aiohttp.web).
+
+Scenarios choose how an answer goes wrong. A scenario applies to every request
+(``fake.scenario = "geo"`` or ``POST /__fake__/config``) or to one prompt (a
+``[[fake:NAME]]`` marker in the prompt text). Queued answers (``fake.answers``) are used
+in turn; without one, the answer says what was asked. Every request is recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import dataclasses
+import json
+import re
+import time
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+LSD = "fake-lsd-token"
+DTSG = "fake-dtsg-token"
+ACCESS_TOKEN = "fake-temp-user-token"
+VISITOR_COOKIES = {"_js_datr": "fake-js-datr", "abra_csrf": "fake-csrf", "datr": "fake-datr"}
+
+SCENARIOS = {
+    "ok": "a complete answer",
+    "sources": "a complete answer, then two sources",
+    "image": "a complete answer with a generated image",
+    "error_page": "Meta's 'Something Went Wrong' page",
+    "errors_line": "a few lines of answer, then a line with an `errors` list",
+    "unauthorized": "HTTP 401 on the message",
+    "forbidden": "HTTP 403 on the message",
+    "rate_limited": "HTTP 429 with Retry-After",
+    "geo": "a home page saying AbraGeoBlockedError",
+    "garbage": "blank, non-JSON and non-object lines mixed into a complete answer",
+    "cut": "the stream ends before OVERALL_DONE",
+    "reset": "the connection is dropped mid-stream",
+    "slow_first_byte": "the first byte comes after `slow_seconds`",
+    "hang": "headers, then nothing until the client gives up",
+    "slow": "a complete answer, one line every `slow_interval` seconds",
+}
+MARKER = re.compile(r"\[\[fake:([a-z_]+)\]\]")
+ERROR_PAGE = "<html><body><h1>Something Went Wrong</h1><p>Please try again.</p></body></html>"
+
+
+@dataclasses.dataclass
+class FakeAnswer:
+    text: str
+    scenario: str | None = None
+
+
+@dataclasses.dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    host: str
+    headers: dict[str, str]
+    cookies: dict[str, str]
+    form: dict[str, str]
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        return json.loads(self.form.get("variables") or "{}")
+
+    @property
+    def friendly_name(self) -> str | None:
+        return self.form.get("fb_api_req_friendly_name")
+
+
+@dataclasses.dataclass
+class StreamRecord:
+    """How one streamed answer ended, seen from the server."""
+
+    conversation_id: str
+    scenario: str
+    started: float
+    first_line_at: float | None = None
+    finished: bool = False
+    client_gone_at: float | None = None
+
+
+class FakeMetaAI:
+    def __init__(
+        self,
+        *,
+        chunk_size: int = 6,
+        interval: float = 0.0,
+        slow_interval: float = 0.05,
+        slow_seconds: float = 0.3,
+        send_doc_id: str = "7783822248314888",
+    ) -> None:
+        self.scenario = "ok"
+        self.answers: collections.deque[FakeAnswer] = collections.deque()
+        self.chunk_size = chunk_size
+        self.interval = interval
+        self.slow_interval = slow_interval
+        self.slow_seconds = slow_seconds
+        self.send_doc_id = send_doc_id
+        self.requests: list[RecordedRequest] = []
+        self.streams: list[StreamRecord] = []
+        self.stream_changed = asyncio.Condition()
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        self.app = self._make_app()
+
+    # -- lifecycle
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        self._runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        bound = self._runner.addresses[0]
+        self.url = f"http://{bound[0]}:{bound[1]}"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeMetaAI:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # -- what tests look at
+
+    def sent_messages(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.friendly_name == "useAbraSendMessageMutation"]
+
+    async def wait_for_stream(self, predicate, timeout: float = 5.0) -> StreamRecord:
+        """Wait until some stream satisfies ``predicate``."""
+
+        async def found() -> StreamRecord:
+            async with self.stream_changed:
+                while True:
+                    for record in self.streams:
+                        if predicate(record):
+                            return record
+                    await self.stream_changed.wait()
+
+        return await asyncio.wait_for(found(), timeout)
+
+    # -- the app
+
+    def _make_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/", self._home)
+        app.router.add_post("/api/graphql/", self._graphql)
+        app.router.add_post("/graphql", self._graphql)
+        app.router.add_post("/__fake__/config", self._configure)
+        app.router.add_get("/__fake__/requests", self._list_requests)
+        return app
+
+    async def _record(self, request: web.Request) -> RecordedRequest:
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        recorded = RecordedRequest(
+            request.method,
+            request.path,
+            request.host,
+            dict(request.headers),
+            dict(request.cookies),
+            form,
+        )
+        self.requests.append(recorded)
+        return recorded
+
+    async def _home(self, request: web.Request) -> web.Response:
+        await self._record(request)
+        if self.scenario == "geo":
+            return web.Response(
+                text=_page('{"error":"AbraGeoBlockedError"}'), content_type="text/html"
+            )
+        visitor = "".join(
+            f'"{name}":{{"value":"{value}","expires":1}},'
+            for name, value in VISITOR_COOKIES.items()
+        )
+        body = (
+            f'["LSD",[],{{"token":"{LSD}"}},1]'
+            f'["DTSGInitialData",[],{{"token":"{DTSG}"}},2]'
+            f"{{{visitor[:-1]}}}"
+        )
+        return web.Response(text=_page(body), content_type="text/html")
+
+    async def _graphql(self, request: web.Request) -> web.StreamResponse:
+        recorded = await self._record(request)
+        name = recorded.friendly_name
+        if name == "useAbraAcceptTOSForTempUserMutation":
+            return self._accept_tos(recorded)
+        if name == "AbraSearchPluginDialogQuery":
+            return self._sources(recorded)
+        if name == "useAbraSendMessageMutation":
+            return await self._send_message(request, recorded)
+        return web.json_response({"errors": [{"message": f"unknown query {name!r}"}]})
+
+    def _accept_tos(self, recorded: RecordedRequest) -> web.Response:
+        if recorded.form.get("lsd") != LSD:
+            return web.Response(status=400, text=ERROR_PAGE, content_type="text/html")
+        auth = {"access_token": ACCESS_TOKEN, "user": {"id": "1"}}
+        data = {"xab_abra_accept_terms_of_service": {"new_temp_user_auth": auth}}
+        return web.json_response({"data": data})
+
+    def _sources(self, recorded: RecordedRequest) -> web.Response:
+        fetch_id = recorded.variables.get("abraMessageFetchID")
+        if not fetch_id:
+            return web.json_response({"data": {"message": None}})
+        references = [
+            {"title": "Python documentation", "link": "https://docs.python.org/3/"},
+            {"title": "PEP 8", "link": "https://peps.python.org/pep-0008/"},
+        ]
+        return web.json_response(
+            {"data": {"message": {"searchResults": {"references": references}}}}
+        )
+
+    def _refusal(self, recorded: RecordedRequest) -> web.Response | None:
+        """The answer real Meta AI gives a request it does not accept."""
+        if recorded.form.get("doc_id") != self.send_doc_id:
+            return web.json_response({"errors": [{"message": "PersistedQueryNotFound"}]})
+        if recorded.path == "/graphql":
+            ok = recorded.form.get("access_token") == ACCESS_TOKEN
+        else:
+            ok = (
+                recorded.form.get("lsd") == LSD
+                and recorded.form.get("fb_dtsg") == DTSG
+                and recorded.headers.get("x-fb-lsd") == LSD
+                and bool(recorded.cookies.get("abra_sess"))
+            )
+        return None if ok else web.Response(status=401, text="Unauthorized")
+
+    async def _send_message(
+        self, request: web.Request, recorded: RecordedRequest
+    ) -> web.StreamResponse:
+        if (refusal := self._refusal(recorded)) is not None:
+            return refusal
+        prompt = recorded.variables.get("message", {}).get("sensitive_string_value", "")
+        answer = self.answers.popleft() if self.answers else FakeAnswer(_echo(prompt))
+        marker = MARKER.search(prompt)
+        scenario = marker.group(1) if marker else answer.scenario or self.scenario
+        if scenario in ("unauthorized", "forbidden"):
+            return web.Response(status=401 if scenario == "unauthorized" else 403, text="Denied")
+        if scenario == "rate_limited":
+            return web.Response(status=429, text="Too Many Requests", headers={"Retry-After": "30"})
+        if scenario == "error_page":
+            return web.Response(text=ERROR_PAGE, content_type="text/html")
+        record = StreamRecord(
+            recorded.variables.get("externalConversationId", ""), scenario, time.monotonic()
+        )
+        await self._add_stream(record)
+        try:
+            return await self._stream(request, answer.text, scenario, record)
+        except (asyncio.CancelledError, ConnectionResetError):
+            record.client_gone_at = time.monotonic()
+            await self._notify()
+            raise
+
+    async def _stream(
+        self, request: web.Request, text: str, scenario: str, record: StreamRecord
+    ) -> web.StreamResponse:
+        if scenario == "slow_first_byte":
+            await asyncio.sleep(self.slow_seconds)
+        response = web.StreamResponse(headers={"content-type": "text/html; charset=utf-8"})
+        await response.prepare(request)
+        if scenario == "hang":
+            await asyncio.sleep(3600)
+        interval = self.slow_interval if scenario == "slow" else self.interval
+        message_id = str(uuid.uuid4())
+        snippets = _cumulative(text, self.chunk_size)
+        if scenario in ("cut", "errors_line", "reset"):
+            snippets = snippets[: max(1, len(snippets) // 2)]
+        for snippet in snippets:
+            if scenario == "garbage":
+                await response.write(b"\n\nnot json at all\n[1, 2]\n")
+            await _write_split(response, _line(message_id, snippet, "STREAMING"))
+            if record.first_line_at is None:
+                record.first_line_at = time.monotonic()
+            if interval:
+                await asyncio.sleep(interval)
+        if scenario == "errors_line":
+            errors = {"errors": [{"message": "A server error field_exception occured."}]}
+            await response.write(json.dumps(errors).encode() + b"\n")
+        elif scenario == "reset":
+            request.transport.close()  # no chunked terminator: the client sees a payload error
+            return response
+        elif scenario != "cut":
+            final = _line(message_id, text, "OVERALL_DONE", scenario)
+            await response.write(final)
+        await response.write_eof()
+        record.finished = True
+        await self._notify()
+        return response
+
+    async def _add_stream(self, record: StreamRecord) -> None:
+        self.streams.append(record)
+        await self._notify()
+
+    async def _notify(self) -> None:
+        async with self.stream_changed:
+            self.stream_changed.notify_all()
+
+    async def _configure(self, request: web.Request) -> web.Response:
+        config = await request.json()
+        if "scenario" in config:
+            if config["scenario"] not in SCENARIOS:
+                return web.json_response({"error": "unknown scenario"}, status=400)
+            self.scenario = config["scenario"]
+        for text in config.get("answers", []):
+            self.answers.append(FakeAnswer(text))
+        for name in ("interval", "chunk_size", "slow_interval", "slow_seconds"):
+            if name in config:
+                setattr(self, name, config[name])
+        return web.json_response({"scenario": self.scenario, "queued": len(self.answers)})
+
+    async def _list_requests(self, request: web.Request) -> web.Response:
+        return web.json_response([dataclasses.asdict(r) for r in self.requests])
+
+
+def _page(body: str) -> str:
+    return f"<!DOCTYPE html><html><head><title>Meta AI</title></head><body><script>{body}</script></body></html>"
+
+
+def _echo(prompt: str) -> str:
+    asked = MARKER.sub("", prompt).strip().splitlines()
+    first = next((line for line in asked if line.strip()), "")[:200]
+    return f"Meta AI (offline fake) read {len(prompt)} characters, beginning: {first}"
+
+
+def _cumulative(text: str, size: int) -> list[str]:
+    """The snippets Meta AI would send: the answer so far, a few characters longer each time."""
+    return [text[:end] for end in range(size, len(text), size)] + [text] if text else []
+
+
+def _line(message_id: str, snippet: str, state: str, scenario: str = "ok") -> bytes:
+    message: dict[str, Any] = {"id": message_id, "streaming_state": state, "snippet": snippet}
+    if scenario == "sources":
+        message["fetch_id"] = "fake-fetch-" + message_id
+    if scenario == "image":
+        media = [{"uri": "https://example.invalid/fake-image.jpg", "prompt": "a fake cat"}]
+        message["imagine_card"] = {"session": {"media_sets": [{"imagine_media": media}]}}
+    line = {"data": {"node": {"bot_response_message": message}}}
+    return json.dumps(line, ensure_ascii=False).encode() + b"\n"
+
+
+async def _write_split(response: web.StreamResponse, line: bytes) -> None:
+    """Write a line in two pieces, splitting where a real network might (mid-character too)."""
+    cut = len(line) // 2 + 1
+    await response.write(line[:cut])
+    await response.write(line[cut:])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="metaai-ls fake-server", description="A local fake of Meta AI for offline use."
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--interval", type=float, default=0.02, help="seconds between lines")
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="ok")
+    args = parser.parse_args(argv)
+
+    async def serve() -> None:
+        fake = FakeMetaAI(interval=args.interval)
+        fake.scenario = args.scenario
+        url = await fake.start(args.host, args.port)
+        print(f"Fake Meta AI listening on {url}", flush=True)
+        print(f"  export METAAI_URL={url} METAAI_GRAPH_URL={url}", flush=True)
+        print("  any cookie file with an `abra_sess` cookie is accepted", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await fake.stop()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

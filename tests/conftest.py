@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from metaai_ls.testing import FakeMetaAI
+
+# Cookie values unique to this run: any appearance in a log or message is a leak.
+SECRET_SESSION = "sess-" + secrets.token_hex(12)
+SECRET_DATR = "datr-" + secrets.token_hex(12)
+SECRETS = (SECRET_SESSION, SECRET_DATR)
+
+for name in ("METAAI_URL", "METAAI_GRAPH_URL", "METAAI_COOKIES", "METAAI_IDENTIFIERS"):
+    os.environ.pop(name, None)
+
+
+@pytest_asyncio.fixture
+async def fake():
+    async with FakeMetaAI() as server:
+        yield server
+
+
+@pytest.fixture
+def cookies() -> dict[str, str]:
+    return {"abra_sess": SECRET_SESSION, "datr": SECRET_DATR}
+
+
+@pytest.fixture
+def cookie_file(tmp_path: Path, cookies: dict[str, str]) -> Path:
+    path = tmp_path / "cookies.json"
+    path.write_text(json.dumps(cookies))
+    return path
+
+
+@pytest.fixture
+def fake_env(fake: FakeMetaAI, monkeypatch: pytest.MonkeyPatch) -> FakeMetaAI:
+    """Point the provider at the fake through the documented environment variables."""
+    monkeypatch.setenv("METAAI_URL", fake.url)
+    monkeypatch.setenv("METAAI_GRAPH_URL", fake.url)
+    return fake
+
+
+def assert_no_secret(*texts: str) -> None:
+    for text in texts:
+        for secret in SECRETS:
+            assert secret not in text, "a cookie value leaked"

@@ -1,0 +1,165 @@
+"""A pytest-lsp client that behaves like an editor: it keeps its own copy of each
+document, applies `workspace/applyEdit` when the version matches (and refuses it when
+not), reports every change back with `didChange`, and lets tests type into documents.
+
+Positions are converted here independently of the server's code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import sys
+from typing import Any, Union
+
+from lsprotocol import types
+from pygls.protocol import default_converter
+from pytest_lsp import LanguageClient
+from pytest_lsp.client import register_lsp_features
+
+SERVER_COMMAND = [sys.executable, "-m", "metaai_ls", "--stdio"]
+
+
+def _units(text: str, encoding: str) -> int:
+    if encoding == "utf-8":
+        return len(text.encode("utf-8"))
+    if encoding == "utf-32":
+        return len(text)
+    return len(text.encode("utf-16-le")) // 2
+
+
+def offset_of(text: str, position: types.Position, encoding: str) -> int:
+    lines = text.split("\n")
+    offset = sum(len(line) + 1 for line in lines[: position.line])
+    line = lines[position.line]
+    column = 0
+    while column < len(line) and _units(line[:column], encoding) < position.character:
+        column += 1
+    assert _units(line[:column], encoding) == position.character, "position inside a character"
+    return offset + column
+
+
+def position_of(text: str, offset: int, encoding: str) -> types.Position:
+    before = text[:offset]
+    line = before.count("\n")
+    start = before.rfind("\n") + 1
+    return types.Position(line, _units(text[start:offset], encoding))
+
+
+@dataclasses.dataclass
+class Document:
+    uri: str
+    text: str
+    version: int
+    language: str
+
+
+class EditorClient(LanguageClient):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.documents: dict[str, Document] = {}
+        self.applied_edits: list[types.ApplyWorkspaceEditParams] = []
+        self.refused_edits = 0
+        self.encoding = "utf-16"
+
+    async def start_session(
+        self, capabilities: types.ClientCapabilities, options: dict[str, Any]
+    ) -> types.InitializeResult:
+        result = await self.initialize_session(
+            types.InitializeParams(capabilities=capabilities, initialization_options=options)
+        )
+        self.encoding = str(result.capabilities.position_encoding or "utf-16")
+        return result
+
+    def open(self, uri: str, text: str, language: str = "python") -> Document:
+        document = Document(uri, text, 1, language)
+        self.documents[uri] = document
+        self.text_document_did_open(
+            types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, language, 1, text))
+        )
+        return document
+
+    def close(self, uri: str) -> None:
+        del self.documents[uri]
+        self.text_document_did_close(
+            types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri))
+        )
+
+    def range_of(self, uri: str, start: int, end: int) -> types.Range:
+        text = self.documents[uri].text
+        return types.Range(
+            position_of(text, start, self.encoding), position_of(text, end, self.encoding)
+        )
+
+    def replace(self, uri: str, start: int, end: int, new_text: str) -> None:
+        """The user edits the document (offsets into the client's copy)."""
+        self._change(uri, self.range_of(uri, start, end), new_text)
+
+    def _change(self, uri: str, range_: types.Range, new_text: str) -> None:
+        document = self.documents[uri]
+        start = offset_of(document.text, range_.start, self.encoding)
+        end = offset_of(document.text, range_.end, self.encoding)
+        document.text = document.text[:start] + new_text + document.text[end:]
+        document.version += 1
+        change = types.TextDocumentContentChangePartial(range=range_, text=new_text)
+        self.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                types.VersionedTextDocumentIdentifier(uri=uri, version=document.version), [change]
+            )
+        )
+
+    def apply(self, params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+        for change in params.edit.document_changes or []:
+            assert isinstance(change, types.TextDocumentEdit)
+            document = self.documents.get(change.text_document.uri)
+            if document is None or change.text_document.version != document.version:
+                self.refused_edits += 1
+                return types.ApplyWorkspaceEditResult(applied=False, failure_reason="version")
+            assert len(change.edits) == 1
+            edit = change.edits[0]
+            assert isinstance(edit, types.TextEdit)
+            self._change(document.uri, edit.range, edit.new_text)
+        self.applied_edits.append(params)
+        return types.ApplyWorkspaceEditResult(applied=True)
+
+    async def ask(self, **arguments: Any) -> Any:
+        return await self.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="metaai.ask", arguments=[arguments])
+        )
+
+    def ask_later(self, **arguments: Any) -> asyncio.Task[Any]:
+        return asyncio.ensure_future(self.ask(**arguments))
+
+    def progress_messages(self) -> list[tuple[str, list[Any]]]:
+        return list(self.progress_reports.items())
+
+
+def apply_edit(client: EditorClient, params: types.ApplyWorkspaceEditParams):
+    return client.apply(params)
+
+
+def _code_action_or_command(value: Any, _: Any) -> types.CodeAction | types.Command:
+    # lsprotocol would read every object with a "command" key as a Command.
+    converter = _CONVERTER
+    if isinstance(value.get("command"), str):
+        return converter.structure(value, types.Command)
+    return converter.structure(value, types.CodeAction)
+
+
+_CONVERTER = default_converter()
+
+
+def editor_converter():
+    converter = default_converter()
+    converter.register_structure_hook(
+        Union[types.Command, types.CodeAction],  # noqa: UP007 - the type lsprotocol uses
+        _code_action_or_command,
+    )
+    return converter
+
+
+def make_editor_client() -> EditorClient:
+    client = EditorClient(converter_factory=editor_converter)
+    register_lsp_features(client)
+    client.feature(types.WORKSPACE_APPLY_EDIT)(apply_edit)
+    return client
