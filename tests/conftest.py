@@ -49,3 +49,6 @@ def assert_no_secret(*texts: str) -> None:
     for text in texts:
         for secret in SECRETS:
             assert secret not in text, "a cookie value leaked"
+
+
+from tests.lsp import client  # noqa: E402, F401  (the end-to-end client fixture)

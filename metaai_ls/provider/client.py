@@ -203,7 +203,8 @@ class MetaAI:
         self.tokens = Tokens(lsd, extract_value(text, '"DTSGInitialData",[],{"token":"', '"}'))
         if cookies is None:
             names = ("_js_datr", "abra_csrf", "datr")
-            found = {name: extract_value(text, f'{name}":{{"value":"') for name in names}
+            # The leading quote keeps "datr" from matching inside "_js_datr".
+            found = {name: extract_value(text, f'"{name}":{{"value":"') for name in names}
             cookies = {name: value for name, value in found.items() if value}
         self.cookies = cookies
 

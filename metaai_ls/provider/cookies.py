@@ -104,9 +104,7 @@ def _parse_json_cookies(path: str, text: str, domain: str) -> Cookies:
         if not all(isinstance(v, str) for v in data.values()):
             raise CookieFileError(path, "is a JSON object whose values are not all strings")
         return dict(data)
-    if isinstance(data, list):
-        return _cookies_from_export(path, data, domain)
-    raise CookieFileError(path, "is JSON but neither an object nor a list")
+    return _cookies_from_export(path, data, domain)  # text starting with "[" is a list
 
 
 def _cookies_from_export(path: str, items: list, domain: str) -> Cookies:

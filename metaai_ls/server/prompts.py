@@ -75,7 +75,7 @@ def _user_content(context: AskContext) -> str:
     language = context.language
 
     def block(title: str, code: str) -> str:
-        return f"{title}:\n{fence}{language}\n{code}\n{fence}"
+        return f"{title}:\n{fence}{language}\n{code.removesuffix(chr(10))}\n{fence}"
 
     if before:
         parts.append(block("Code before the selection", before))

@@ -141,13 +141,15 @@ def comment_block(answer: str, language: str, indent: str, final: bool, lead: st
         answer = answer.replace(closing, closing[0] + " " + closing[1:])
     else:
         prefix, opening, closing = _LINE_BY_LANGUAGE.get(language, "#") + " ", "", ""
-    lines = answer.split("\n")
-    if final and lines[-1] == "":
-        lines.pop()
-    rendered = [_comment_line(indent, prefix, line) for line in lines]
-    text = lead + (indent + opening + "\n" if opening else "") + "\n".join(rendered)
-    if final:
-        text += "\n" + (indent + closing + "\n" if closing else "")
+    if not answer:
+        return ""
+    *lines, partial = answer.split("\n")
+    body = "".join(_comment_line(indent, prefix, line) + "\n" for line in lines)
+    if partial:
+        body += _comment_line(indent, prefix, partial) + ("\n" if final else "")
+    text = lead + (indent + opening + "\n" if opening else "") + body
+    if final and closing:
+        text += indent + closing + "\n"
     return text
 
 
