@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,18 @@ SECRETS = (SECRET_SESSION, SECRET_DATR)
 
 for name in ("METAAI_URL", "METAAI_GRAPH_URL", "METAAI_COOKIES", "METAAI_IDENTIFIERS"):
     os.environ.pop(name, None)
+
+
+@pytest.fixture(autouse=True)
+def no_cookie_value_in_any_output(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture):
+    """Every test runs with DEBUG logging; no cookie value may show up anywhere, including
+    the stderr of the language servers the test started."""
+    caplog.set_level(logging.DEBUG)
+    yield
+    out, err = capfd.readouterr()
+    sys.stdout.write(out)  # keep it for pytest's report
+    sys.stderr.write(err)
+    assert_no_secret(caplog.text, out, err)
 
 
 @pytest_asyncio.fixture

@@ -254,11 +254,11 @@ async def test_concurrent_asks_each_land_in_their_own_document(client, fake):
                 "uri": "file:///w/a.py",
                 "prompt": "p",
                 "range": {
-                    "start": {"line": 1, "character": 99},
-                    "end": {"line": 1, "character": 99},
+                    "start": {"line": 6, "character": 0},
+                    "end": {"line": 6, "character": 0},
                 },
             },
-            "`range.start` (line 1, character 99) is outside",
+            "`range.start` (line 6, character 0) is outside",
         ),
         (
             {

@@ -51,14 +51,13 @@ class TextIndex:
         end = self.line_starts[line + 1] - 1 if line + 1 < self.line_count else len(self.text)
         return self.text[start:end]
 
-    def line_units(self, line: int) -> int:
-        return _units(self.line_text(line), self.encoding)
-
     def contains(self, position: types.Position) -> bool:
-        """Whether ``position`` lies inside the text (the end of a line included)."""
-        if position.line < 0 or position.character < 0 or position.line >= self.line_count:
-            return False
-        return position.character <= self.line_units(position.line)
+        """Whether ``position`` is on a line of the text.
+
+        A character past the end of its line means the line's end, as the LSP
+        specification says, so it does not count against a position.
+        """
+        return 0 <= position.line < self.line_count and position.character >= 0
 
     def offset(self, position: types.Position) -> int:
         """The string offset of ``position``, clamped into the text."""

@@ -1,0 +1,176 @@
+--- metaai-ls for Neovim 0.11+: `require('metaai').setup(opts)`, `:MetaAI`, progress in the
+--- message area. Keymaps are suggested in the README, not imposed.
+local M = {}
+
+M.name = 'metaai'
+
+local defaults = {
+  -- Command that starts the server.
+  cmd = nil,
+  -- The server's `metaai` settings: cookiesFile, proxy, url, graphUrl, model, contextLines, actions.
+  settings = {},
+  -- Show the streamed answer's tail in the message area while Meta AI writes.
+  progress = true,
+}
+
+M.options = vim.deepcopy(defaults)
+
+--- Configure and enable the `metaai` language server.
+---@param opts? table
+function M.setup(opts)
+  M.options = vim.tbl_deep_extend('force', vim.deepcopy(defaults), opts or {})
+  local config = {
+    init_options = { metaai = M.options.settings },
+    settings = { metaai = M.options.settings },
+  }
+  if M.options.cmd then
+    config.cmd = M.options.cmd
+  end
+  vim.lsp.config(M.name, config)
+  vim.lsp.enable(M.name)
+  if M.options.progress then
+    M.show_progress()
+  end
+end
+
+local function client_for(bufnr)
+  return vim.lsp.get_clients({ bufnr = bufnr, name = M.name })[1]
+end
+
+--- An LSP position for a 0-based row and a byte column, in the client's encoding.
+local function position(bufnr, row, col, encoding)
+  local line = vim.api.nvim_buf_get_lines(bufnr, row, row + 1, false)[1] or ''
+  col = math.min(col, #line)
+  return { line = row, character = vim.str_utfindex(line, encoding, col, false) }
+end
+
+--- The LSP range of lines `line1`..`line2` (1-based), or of the last visual selection when
+--- it covered them. Whole lines end at the start of the next line.
+function M.range(bufnr, line1, line2, encoding)
+  local start_mark = vim.api.nvim_buf_get_mark(bufnr, '<')
+  local end_mark = vim.api.nvim_buf_get_mark(bufnr, '>')
+  local line_count = vim.api.nvim_buf_line_count(bufnr)
+  local charwise = vim.fn.visualmode() == 'v' and start_mark[1] == line1 and end_mark[1] == line2
+  if charwise then
+    local last = vim.api.nvim_buf_get_lines(bufnr, line2 - 1, line2, false)[1] or ''
+    -- The mark sits on the last character: include all of its bytes.
+    local after = end_mark[2] + 1
+    if after <= #last then
+      after = vim.str_utf_end(last, after) + after
+    end
+    return {
+      start = position(bufnr, line1 - 1, start_mark[2], encoding),
+      ['end'] = position(bufnr, line2 - 1, after, encoding),
+    }
+  end
+  local finish = line2 < line_count and { line = line2, character = 0 }
+    or position(bufnr, line2 - 1, math.huge, encoding)
+  return { start = { line = line1 - 1, character = 0 }, ['end'] = finish }
+end
+
+--- Ask Meta AI about lines `line1`..`line2` of the current buffer.
+---@param prompt string
+---@param mode 'replace'|'insert'|'chat'
+function M.ask(prompt, mode, line1, line2)
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client = client_for(bufnr)
+  if not client then
+    vim.notify('metaai-ls is not running for this buffer', vim.log.levels.ERROR)
+    return
+  end
+  local argument = {
+    uri = vim.uri_from_bufnr(bufnr),
+    range = M.range(bufnr, line1, line2, client.offset_encoding),
+    prompt = prompt,
+    mode = mode,
+  }
+  client:exec_cmd({ title = 'Meta AI', command = 'metaai.ask', arguments = { argument } }, { bufnr = bufnr })
+end
+
+--- Cancel every running ask.
+function M.cancel()
+  for _, client in ipairs(vim.lsp.get_clients({ name = M.name })) do
+    client:exec_cmd({ title = 'Meta AI: Cancel', command = 'metaai.cancel', arguments = {} })
+  end
+end
+
+--- Show a chat answer (and only chat answers) in a Markdown split.
+function M.on_command_result(err, result, ctx)
+  if err then
+    vim.notify('Meta AI: ' .. (err.message or tostring(err)), vim.log.levels.ERROR)
+    return
+  end
+  local argument = ctx.params and ctx.params.arguments and ctx.params.arguments[1]
+  if type(result) ~= 'table' or type(argument) ~= 'table' or argument.mode ~= 'chat' then
+    return
+  end
+  if result.error or result.cancelled then
+    return -- already reported by the server
+  end
+  M.show_answer(result.text)
+end
+
+function M.show_answer(text)
+  vim.cmd('botright new')
+  local bufnr = vim.api.nvim_get_current_buf()
+  vim.bo[bufnr].buftype = 'nofile'
+  vim.bo[bufnr].bufhidden = 'wipe'
+  vim.bo[bufnr].filetype = 'markdown'
+  vim.api.nvim_buf_set_lines(bufnr, 0, -1, false, vim.split(text, '\n', { plain = true }))
+  vim.api.nvim_buf_set_name(bufnr, 'Meta AI answer ' .. bufnr)
+end
+
+--- The answer streams as `$/progress` reports: show the latest text in the message area.
+function M.show_progress()
+  local answers = {}
+  vim.api.nvim_create_autocmd('LspProgress', {
+    group = vim.api.nvim_create_augroup('metaai.progress', { clear = true }),
+    callback = function(ev)
+      local client = vim.lsp.get_client_by_id(ev.data.client_id)
+      if not client or client.name ~= M.name then
+        return
+      end
+      local token, value = ev.data.params.token, ev.data.params.value
+      if value.kind == 'begin' then
+        answers[token] = ''
+      elseif value.kind == 'report' then
+        answers[token] = (answers[token] or '') .. (value.message or '')
+      else
+        answers[token] = nil
+      end
+      local text = value.kind == 'end' and ('Meta AI: ' .. (value.message or 'done'))
+        or ('Meta AI: ' .. (answers[token] or ''):gsub('%s+', ' '):sub(-(vim.o.columns - 12)))
+      vim.api.nvim_echo({ { text } }, false, {})
+    end,
+  })
+end
+
+local modes = { replace = true, insert = true, chat = true }
+
+--- `:[range]MetaAI[!] [--replace|--insert|--chat] {prompt}`: with a range the default is
+--- `replace`, without one `chat`; `!` means `insert`.
+function M.command(opts)
+  local words = vim.split(opts.args, '%s+', { trimempty = true })
+  local mode = opts.range > 0 and 'replace' or 'chat'
+  if opts.bang then
+    mode = 'insert'
+  end
+  local flag = words[1] and words[1]:match('^%-%-(%a+)$')
+  if flag and modes[flag] then
+    mode = flag
+    table.remove(words, 1)
+  end
+  local prompt = table.concat(words, ' ')
+  if prompt == '' then
+    vim.notify('Usage: :[range]MetaAI[!] [--replace|--insert|--chat] {prompt}', vim.log.levels.WARN)
+    return
+  end
+  local line1, line2 = opts.line1, opts.line2
+  if opts.range == 0 then
+    line1 = vim.fn.line('.')
+    line2 = line1
+  end
+  M.ask(prompt, mode, line1, line2)
+end
+
+return M

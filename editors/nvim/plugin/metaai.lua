@@ -1,0 +1,12 @@
+if vim.g.loaded_metaai then
+  return
+end
+vim.g.loaded_metaai = true
+
+vim.api.nvim_create_user_command('MetaAI', function(opts)
+  require('metaai').command(opts)
+end, { nargs = '+', range = true, bang = true, desc = 'Ask Meta AI about the selection' })
+
+vim.api.nvim_create_user_command('MetaAICancel', function()
+  require('metaai').cancel()
+end, { desc = 'Cancel Meta AI answers being written' })

@@ -1,0 +1,106 @@
+// Pure helpers (no `vscode` import) so that Node's test runner can test them.
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+/** The server's configuration section, as in metaai-ls's README. */
+export const SERVER_SETTINGS = [
+  "cookiesFile",
+  "proxy",
+  "url",
+  "graphUrl",
+  "model",
+  "contextLines",
+  "actions",
+] as const;
+
+export type Mode = "replace" | "insert" | "chat";
+export const MODES: readonly Mode[] = ["replace", "insert", "chat"];
+
+export interface ServerCommand {
+  command: string;
+  args: string[];
+}
+
+export type Lookup = (key: string) => unknown;
+
+/**
+ * The `metaai` section to send as initializationOptions: unset or empty values are left
+ * out so that the server's own defaults (and the environment) apply.
+ */
+export function serverSettings(get: Lookup): Record<string, unknown> {
+  const section: Record<string, unknown> = {};
+  for (const key of SERVER_SETTINGS) {
+    const value = get(key);
+    if (value === undefined || value === null || value === "") continue;
+    if (Array.isArray(value) && value.length === 0) continue;
+    section[key] = value;
+  }
+  return section;
+}
+
+export function initializationOptions(get: Lookup): { metaai: Record<string, unknown> } {
+  return { metaai: serverSettings(get) };
+}
+
+/** Find an executable on PATH, as a shell would. */
+export function findOnPath(name: string, envPath = process.env.PATH ?? ""): string | undefined {
+  const extensions = process.platform === "win32" ? [".exe", ".cmd", ".bat", ""] : [""];
+  for (const directory of envPath.split(path.delimiter)) {
+    if (!directory) continue;
+    for (const extension of extensions) {
+      const candidate = path.join(directory, name + extension);
+      try {
+        fs.accessSync(candidate, fs.constants.X_OK);
+        if (fs.statSync(candidate).isFile()) return candidate;
+      } catch {
+        // not here
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * How to start the server: `metaai.serverPath`, else `metaai-ls` on PATH, else
+ * `python -m metaai_ls` with `metaai.pythonPath` (or python3).
+ */
+export function serverCommand(
+  serverPath: string,
+  pythonPath: string,
+  onPath: (name: string) => string | undefined = findOnPath,
+): ServerCommand {
+  if (serverPath.trim()) return { command: expandHome(serverPath.trim()), args: ["--stdio"] };
+  const installed = onPath("metaai-ls");
+  if (installed) return { command: installed, args: ["--stdio"] };
+  const python = pythonPath.trim() ? expandHome(pythonPath.trim()) : "python3";
+  return { command: python, args: ["-m", "metaai_ls", "--stdio"] };
+}
+
+export function expandHome(file: string, home = process.env.HOME ?? ""): string {
+  return file === "~" || file.startsWith("~/") ? home + file.slice(1) : file;
+}
+
+/** The last `limit` characters of a streamed answer, on one line, for a notification. */
+export function tail(text: string, limit = 80): string {
+  const flat = text.replace(/\s+/g, " ").trim();
+  return flat.length <= limit ? flat : "…" + flat.slice(flat.length - limit + 1);
+}
+
+export interface AskResult {
+  text: string;
+  error?: string;
+  cancelled?: boolean;
+}
+
+export function isAskResult(value: unknown): value is AskResult {
+  return typeof value === "object" && value !== null && typeof (value as AskResult).text === "string";
+}
+
+/** Whether the answer of this `metaai.ask` argument object should be shown as a document. */
+export function showsAnswer(argument: unknown): boolean {
+  return (
+    typeof argument === "object" &&
+    argument !== null &&
+    (argument as { mode?: unknown }).mode === "chat"
+  );
+}

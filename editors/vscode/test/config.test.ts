@@ -1,0 +1,80 @@
+import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { test } from "node:test";
+
+import {
+  expandHome,
+  findOnPath,
+  initializationOptions,
+  isAskResult,
+  serverCommand,
+  showsAnswer,
+  tail,
+} from "../src/config";
+
+test("settings become the metaai section, leaving unset values to the server", () => {
+  const settings: Record<string, unknown> = {
+    cookiesFile: "~/meta.json",
+    proxy: "",
+    model: "default",
+    contextLines: 0,
+    actions: [],
+    url: undefined,
+    serverPath: "/not/a/server/setting",
+  };
+  assert.deepEqual(initializationOptions((key) => settings[key]), {
+    metaai: { cookiesFile: "~/meta.json", model: "default", contextLines: 0 },
+  });
+});
+
+test("user actions are passed through whole", () => {
+  const actions = [{ id: "x", title: "X", prompt: "Do {selection}", mode: "replace" }];
+  assert.deepEqual(initializationOptions((key) => (key === "actions" ? actions : undefined)).metaai, { actions });
+});
+
+test("an explicit server path wins", () => {
+  assert.deepEqual(serverCommand("~/bin/metaai-ls", "", () => "/usr/bin/metaai-ls"), {
+    command: expandHome("~/bin/metaai-ls"),
+    args: ["--stdio"],
+  });
+});
+
+test("metaai-ls on PATH comes next, then python -m metaai_ls", () => {
+  assert.deepEqual(serverCommand("", "", () => "/usr/local/bin/metaai-ls"), {
+    command: "/usr/local/bin/metaai-ls",
+    args: ["--stdio"],
+  });
+  assert.deepEqual(serverCommand("", "/venv/bin/python", () => undefined), {
+    command: "/venv/bin/python",
+    args: ["-m", "metaai_ls", "--stdio"],
+  });
+  assert.deepEqual(serverCommand(" ", "", () => undefined).command, "python3");
+});
+
+test("findOnPath finds executables only", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "metaai-"));
+  fs.writeFileSync(path.join(dir, "metaai-ls"), "#!/bin/sh\n", { mode: 0o755 });
+  fs.writeFileSync(path.join(dir, "plain"), "", { mode: 0o644 });
+  assert.equal(findOnPath("metaai-ls", `/nonexistent${path.delimiter}${dir}`), path.join(dir, "metaai-ls"));
+  assert.equal(findOnPath("missing", dir), undefined);
+  if (process.getuid?.() !== 0) assert.equal(findOnPath("plain", dir), undefined);
+});
+
+test("expandHome only expands a leading ~", () => {
+  assert.equal(expandHome("~/x", "/home/u"), "/home/u/x");
+  assert.equal(expandHome("a/~/x", "/home/u"), "a/~/x");
+});
+
+test("tail keeps the end of the answer on one line", () => {
+  assert.equal(tail("short\ntext"), "short text");
+  assert.equal(tail("a".repeat(100) + "END", 10), "…aaaaaaEND");
+});
+
+test("chat answers are shown, others are not", () => {
+  assert.ok(showsAnswer({ mode: "chat" }));
+  assert.ok(!showsAnswer({ mode: "replace" }));
+  assert.ok(!showsAnswer(undefined));
+  assert.ok(isAskResult({ text: "" }) && !isAskResult({ error: "x" }));
+});

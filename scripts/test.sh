@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Everything from nothing: the VS Code extension (type-check, lint, unit tests, .vsix), then a
+# virtual environment with the package and its test tools, lint, and the Python test suite
+# (provider, server, CLI, and the Neovim plugin in a real headless Neovim).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+(cd editors/vscode && npm ci --no-audit --no-fund --loglevel=error && npm run -s check && npm run -s package)
+
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+.venv/bin/ruff check metaai_ls tests bench
+.venv/bin/ruff format --check metaai_ls tests bench
+.venv/bin/python -m pytest -q

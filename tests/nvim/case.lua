@@ -1,0 +1,119 @@
+-- Runs one scenario in a real headless Neovim, the way a user would, then writes what
+-- happened to a JSON file.  Usage: nvim -l case.lua CASE PLUGIN_DIR FILE RESULT CONFIG_JSON
+local case, plugin_dir, file, result_path, config_json = unpack(arg)
+local config = vim.json.decode(config_json)
+
+vim.opt.rtp:prepend(plugin_dir)
+vim.cmd('runtime! plugin/metaai.lua')
+vim.o.swapfile = false
+
+local notified = {}
+vim.notify = function(message, level)
+  table.insert(notified, { message = message, level = level })
+end
+
+local progress_ends = 0
+vim.api.nvim_create_autocmd('LspProgress', {
+  callback = function(ev)
+    if ev.data.params.value.kind == 'end' then
+      progress_ends = progress_ends + 1
+    end
+  end,
+})
+
+require('metaai').setup({ cmd = config.cmd, settings = config.settings })
+vim.cmd.edit(file)
+local bufnr = vim.api.nvim_get_current_buf()
+local original = table.concat(vim.api.nvim_buf_get_lines(bufnr, 0, -1, true), '\n')
+
+local function fail(message)
+  vim.fn.writefile({ vim.json.encode({ error = message, notified = notified }) }, result_path)
+  os.exit(1)
+end
+
+if not vim.wait(15000, function()
+  local client = vim.lsp.get_clients({ bufnr = bufnr, name = 'metaai' })[1]
+  return client ~= nil and client.initialized
+end, 20) then
+  fail('metaai-ls did not attach')
+end
+local client = vim.lsp.get_clients({ bufnr = bufnr, name = 'metaai' })[1]
+
+local function select_lines(first, last, charwise_from, charwise_to)
+  if charwise_from then
+    vim.api.nvim_win_set_cursor(0, { first, charwise_from })
+    vim.cmd('normal! v')
+    vim.api.nvim_win_set_cursor(0, { last, charwise_to })
+  else
+    vim.api.nvim_win_set_cursor(0, { first, 0 })
+    vim.cmd('normal! V')
+    vim.api.nvim_win_set_cursor(0, { last, 0 })
+  end
+  vim.cmd('normal! \27') -- leave visual mode: sets '< and '>
+end
+
+local cases = {}
+
+function cases.code_action()
+  -- In visual line mode, as a user would: the range comes from the selection.
+  vim.api.nvim_win_set_cursor(0, { 2, 0 })
+  vim.cmd('normal! V')
+  vim.api.nvim_win_set_cursor(0, { 3, 0 })
+  vim.lsp.buf.code_action({
+    filter = function(action)
+      return action.title == 'Meta AI: Refactor / Improve'
+    end,
+    apply = true,
+  })
+end
+
+function cases.metaai_command()
+  select_lines(2, 3)
+  vim.cmd("'<,'>MetaAI make it clearer")
+end
+
+function cases.metaai_insert()
+  select_lines(3, 3)
+  vim.cmd("'<,'>MetaAI! explain this")
+end
+
+function cases.metaai_charwise()
+  -- Select `x+x` on line 3 (bytes 11..13), after a multi-byte line above.
+  select_lines(3, 3, 11, 13)
+  vim.cmd("'<,'>MetaAI --replace better")
+end
+
+function cases.metaai_chat()
+  vim.api.nvim_win_set_cursor(0, { 1, 0 })
+  vim.cmd('MetaAI what is this file?')
+end
+
+cases[case]()
+
+if not vim.wait(20000, function()
+  return progress_ends >= 1
+end, 10) then
+  fail('no progress end')
+end
+-- Let the last didChange and any chat window settle.
+vim.wait(300)
+local chat = nil
+for _, b in ipairs(vim.api.nvim_list_bufs()) do
+  if vim.bo[b].filetype == 'markdown' then
+    chat = table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, true), '\n')
+  end
+end
+vim.fn.writefile({
+  vim.json.encode({
+    original = original,
+    text = table.concat(vim.api.nvim_buf_get_lines(bufnr, 0, -1, true), '\n'),
+    encoding = client.offset_encoding,
+    notified = notified,
+    chat = chat,
+  }),
+}, result_path)
+vim.lsp.stop_client(client.id)
+vim.wait(2000, function()
+  return client:is_stopped()
+end)
+os.exit(0)

