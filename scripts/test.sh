@@ -11,4 +11,5 @@ python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 .venv/bin/ruff check metaai_ls tests bench
 .venv/bin/ruff format --check metaai_ls tests bench
+.venv/bin/python -m bench.run --quick --json "${TMPDIR:-/tmp}/metaai-ls-bench.json"
 .venv/bin/python -m pytest -q

@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from metaai_ls.provider import (
     ImageResponse,
@@ -83,3 +85,68 @@ def test_sources_render_as_markdown_links():
         str(sources)
         == "\n\nSources:\n- [Python](https://python.org)\n- [https://x.org](https://x.org)"
     )
+
+
+def feed_all(lines: list[bytes]) -> tuple[list, AnswerStream]:
+    stream = AnswerStream()
+    return [r for raw in lines for r in stream.feed(raw)], stream
+
+
+@given(st.lists(st.text(alphabet='ab"\\\n😀中é/\u2028', max_size=6), min_size=1, max_size=12))
+def test_tail_decoding_equals_whole_decoding(pieces):
+    """Lines decoded from the tail give exactly the deltas whole parsing gives."""
+    snippets = ["".join(pieces[: n + 1]) for n in range(len(pieces))]
+    states = ["STREAMING"] * (len(snippets) - 1) + ["OVERALL_DONE"]
+    for ensure_ascii in (True, False):
+        lines = [
+            json.dumps(
+                {
+                    "data": {
+                        "node": {
+                            "bot_response_message": {
+                                "id": "m",
+                                "streaming_state": state,
+                                "snippet": snippet,
+                                "fetch_id": None,
+                            }
+                        }
+                    }
+                },
+                ensure_ascii=ensure_ascii,
+            ).encode()
+            for snippet, state in zip(snippets, states, strict=True)
+        ]
+        results, stream = feed_all(lines)
+        assert "".join(results) == snippets[-1] == stream.text
+        assert all(results) and stream.done
+
+
+def test_a_snippet_key_elsewhere_in_the_line_is_not_mistaken_for_the_answer():
+    def raw(snippet: str, state: str = "STREAMING") -> bytes:
+        decoy = {"snippet": "decoy", "x": 1}
+        message = {"meta": decoy, "snippet": snippet, "streaming_state": state}
+        return json.dumps({"data": {"node": {"bot_response_message": message}}}).encode()
+
+    results, stream = feed_all([raw("Hel"), raw("Hello"), raw("Hello!", "OVERALL_DONE")])
+    assert results == ["Hel", "lo", "!"] and stream.done
+
+
+def test_changing_fields_before_the_snippet_fall_back_to_whole_parsing():
+    lines = [line("a", id=f"{n}") for n in range(1)] + [
+        json.dumps(
+            {
+                "data": {
+                    "node": {
+                        "bot_response_message": {
+                            "id": str(n),
+                            "streaming_state": "STREAMING",
+                            "snippet": "ab"[: n + 1] + "c" * n,
+                        }
+                    }
+                }
+            }
+        ).encode()
+        for n in range(1, 3)
+    ]
+    results, _ = feed_all(lines)
+    assert "".join(results) == "abcc"

@@ -142,6 +142,7 @@ class MetaAI:
             timeout=timeout,
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),
+            read_bufsize=1 << 20,  # long cumulative lines: fewer flow-control pauses
         )
         return self
 
@@ -289,7 +290,7 @@ class MetaAI:
                 for result in stream.feed(line):
                     yield result
         if not stream.done:
-            raise AnswerCutOffError(len(stream.text))
+            raise AnswerCutOffError(stream.length)
 
     def _send_variables(self, message: str, conversation_id: str) -> dict[str, Any]:
         return {
@@ -380,8 +381,8 @@ class MetaAI:
                 f"{error.host}:{error.port}", error.strerror or type(error).__name__
             ) from None
         except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as error:
-            if stream is not None and stream.text:
-                raise AnswerCutOffError(len(stream.text)) from None
+            if stream is not None and stream.length:
+                raise AnswerCutOffError(stream.length) from None
             raise ConnectionFailedError(self.web_url, type(error).__name__) from None
         except aiohttp.InvalidURL:
             raise ProxyConfigError("or METAAI_URL is not a valid URL") from None

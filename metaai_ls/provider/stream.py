@@ -2,12 +2,17 @@
 
 Each line is a JSON object whose ``snippet`` is the whole answer so far; this turns
 that into deltas and notes the end marker, errors, images and the sources fetch id.
+
+Re-parsing the whole answer on every line makes a long answer cost O(n²). When a line
+repeats the previous line's bytes up to where the previous snippet ended, only the new
+tail of the snippet and the small rest of the line are decoded (both with orjson); any
+other line is parsed whole.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
+import re
 from typing import Any
 
 from .errors import ResponseErrorsError, SomethingWentWrongError
@@ -23,21 +28,40 @@ logger = logging.getLogger(__name__)
 DONE = "OVERALL_DONE"
 WRITING_STATES = ("STREAMING", DONE)
 ERROR_PAGE = b"<h1>Something Went Wrong</h1>"
+SNIPPET_KEY = re.compile(rb'"snippet"\s*:\s*"')
+BACKSLASH = 0x5C
 
 
-@dataclasses.dataclass
 class AnswerStream:
     """The state of one answer as its lines arrive."""
 
-    text: str = ""
-    done: bool = False
-    fetch_id: str | None = None
-    lines_skipped: int = 0
+    def __init__(self) -> None:
+        self.done = False
+        self.fetch_id: str | None = None
+        self.lines_skipped = 0
+        self.length = 0  # characters of answer so far
+        self._parts: list[str] = []
+        self._prefix = b""  # the last line up to its snippet's closing quote
+        self._value_start = 0  # where that snippet's characters begin in the line
+
+    @property
+    def text(self) -> str:
+        if len(self._parts) > 1:
+            self._parts[:] = ["".join(self._parts)]
+        return self._parts[0] if self._parts else ""
 
     def feed(self, line: bytes) -> list[str | ImageResponse]:
         """The new results in one line of the stream (usually one delta, or none)."""
         if ERROR_PAGE in line:
             raise SomethingWentWrongError()
+        if self._prefix and line.startswith(self._prefix):
+            results = self._feed_tail(line)
+            if results is not None:
+                return results
+        return self._feed_whole(line)
+
+    def _feed_whole(self, line: bytes) -> list[str | ImageResponse]:
+        self._prefix = b""
         try:
             data = _loads(line)
         except ValueError:
@@ -47,21 +71,62 @@ class AnswerStream:
         if not isinstance(data, dict):
             self.lines_skipped += 1
             return []
-        if errors := data.get("errors"):
-            raise ResponseErrorsError(_error_messages(errors))
-        message = _bot_response(data)
+        message = _message_of(data)
         if message is None:
             return []
-        return self._results(message)
+        snippet = message.get("snippet")
+        delta = ""
+        if isinstance(snippet, str) and len(snippet) > self.length:
+            if not snippet.startswith(self.text):
+                # Meta rewrote earlier text; what was yielded stands, continue after it.
+                logger.warning("Meta AI revised text it had already sent; continuing after it")
+            delta = snippet[self.length :]
+            self._remember(line)
+        return self._results(message, delta)
 
-    def _results(self, message: dict[str, Any]) -> list[str | ImageResponse]:
+    def _feed_tail(self, line: bytes) -> list[str | ImageResponse] | None:
+        """Decode only what this line adds to the previous one; None if it cannot."""
+        start = len(self._prefix)
+        end = _closing_quote(line, start, self._value_start)
+        if end < 0:
+            return None
+        try:
+            delta = _loads(b'"' + line[start:end] + b'"')
+            data = _loads(line[: self._value_start] + line[end:])
+        except ValueError:
+            return None
+        message = _message_of(data) if isinstance(data, dict) else None
+        if message is None or message.get("snippet") != "":
+            return None  # what was cut out was not this message's snippet
+        self._prefix = line[:end]
+        return self._results(message, delta)
+
+    def _remember(self, line: bytes) -> None:
+        """Where this line's snippet ends, for decoding only the tail of the next line."""
+        match = SNIPPET_KEY.search(line)
+        if match is None:
+            return
+        end = _closing_quote(line, match.end(), match.end())
+        if end < 0:
+            return
+        try:
+            skeleton = _loads(line[: match.end()] + line[end:])
+        except ValueError:
+            return
+        message = _message_of(skeleton) if isinstance(skeleton, dict) else None
+        if message is not None and message.get("snippet") == "":
+            self._prefix = line[:end]
+            self._value_start = match.end()
+
+    def _results(self, message: dict[str, Any], delta: str) -> list[str | ImageResponse]:
         state = message.get("streaming_state")
         self.fetch_id = message.get("fetch_id") or self.fetch_id
         if state not in WRITING_STATES:
             return []
         results: list[str | ImageResponse] = []
-        snippet = message.get("snippet")
-        if isinstance(snippet, str) and (delta := self._delta(snippet)):
+        if delta:
+            self._parts.append(delta)
+            self.length += len(delta)
             results.append(delta)
         if state == DONE:
             self.done = True
@@ -69,20 +134,26 @@ class AnswerStream:
                 results.append(image)
         return results
 
-    def _delta(self, snippet: str) -> str:
-        known = len(self.text)
-        if len(snippet) <= known:
-            return ""
-        if not snippet.startswith(self.text):
-            # Meta rewrote earlier text; what was yielded stands, continue after it.
-            logger.warning("Meta AI revised text it had already sent; continuing after it")
-        delta = snippet[known:]
-        self.text = snippet
-        return delta
+
+def _closing_quote(line: bytes, position: int, value_start: int) -> int:
+    """The index of the quote that ends the JSON string whose characters begin at
+    ``value_start``, searching from ``position``; -1 if the line has none."""
+    while (quote := line.find(b'"', position)) >= 0:
+        backslashes = 0
+        while quote - backslashes > value_start and line[quote - backslashes - 1] == BACKSLASH:
+            backslashes += 1
+        if backslashes % 2 == 0:
+            return quote
+        position = quote + 1
+    return -1
 
 
-def _bot_response(data: dict[str, Any]) -> dict[str, Any] | None:
-    node = (data.get("data") or {}).get("node") or {}
+def _message_of(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The line's bot message; raises for a line that carries Meta's `errors` list."""
+    if errors := data.get("errors"):
+        raise ResponseErrorsError(_error_messages(errors))
+    inner = data.get("data")
+    node = inner.get("node") if isinstance(inner, dict) else None
     message = node.get("bot_response_message") if isinstance(node, dict) else None
     return message if isinstance(message, dict) else None
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
+import time
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -30,12 +32,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-FLUSH_INTERVAL = 0.05  # at most one progress report and one edit per 50 ms
+FLUSH_INTERVAL = 0.055  # at most one edit per 50 ms, with a margin for delivery jitter
 SETTLE_TIMEOUT = 2.0  # how long an applied edit may take to come back as didChange
 APPLY_ATTEMPTS = 3  # per flush while streaming; the next flush tries again
 FINAL_APPLY_ATTEMPTS = 20  # the last edit (or the undo) must land
-
-_converter = default_converter()
 
 Renderer = Callable[[str, bool], "str | None"]
 
@@ -79,11 +79,16 @@ def parse_ask_arguments(arguments: tuple[Any, ...]) -> AskRequest:
     )
 
 
+@functools.cache
+def _range_converter() -> Any:
+    return default_converter()  # built on first use: it costs ~20 ms at start-up
+
+
 def _parse_range(value: Any) -> types.Range | None:
     if value is None:
         return None
     try:
-        range_ = _converter.structure(value, types.Range)
+        range_ = _range_converter().structure(value, types.Range)
     except Exception:
         raise invalid("`range` must be an LSP range {start: {line, character}, end: ...}") from None
     numbers = (range_.start.line, range_.start.character, range_.end.line, range_.end.character)
@@ -216,6 +221,8 @@ class Ask:
         self.settled = asyncio.Event()
         self.settled.set()
         self.acknowledged = False
+        self.last_flush = 0.0
+        self.last_edit = 0.0
         self.stream_task: asyncio.Task[None] | None = None
         self.cancel_reason: str | None = None
 
@@ -273,7 +280,10 @@ class Ask:
             self.changed.clear()
             await self._flush(final=False)
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.finished.wait(), FLUSH_INTERVAL)
+                await asyncio.wait_for(self.finished.wait(), self._until_next_flush())
+
+    def _until_next_flush(self) -> float:
+        return max(0.0, self.last_flush + FLUSH_INTERVAL - time.monotonic())
 
     async def _stop_pump(self, pump: asyncio.Task[None]) -> None:
         self.finished.set()
@@ -286,6 +296,7 @@ class Ask:
                 self.region.conflict = True
 
     async def _flush(self, final: bool) -> None:
+        self.last_flush = time.monotonic()
         self.progress.report(self.answer)
         if self.region is not None and self.render is not None:
             desired = self.render(self.answer, final)
@@ -331,6 +342,8 @@ class Ask:
         assert region is not None
         for attempt in range(attempts):
             await self._settle()
+            # At most one edit per interval, even when flushes bunch up.
+            await asyncio.sleep(max(0.0, self.last_edit + FLUSH_INTERVAL - time.monotonic()))
             if region.conflict or (edit := region.edit_towards(desired)) is None:
                 return
             if await self._apply(edit):
@@ -358,6 +371,7 @@ class Ask:
             label="Meta AI",
         )
         region.pending = edit
+        self.last_edit = time.monotonic()
         self.acknowledged = False
         self.settled.clear()
         try:

@@ -157,6 +157,7 @@ class FakeMetaAI:
         app.router.add_post("/graphql", self._graphql)
         app.router.add_post("/__fake__/config", self._configure)
         app.router.add_get("/__fake__/requests", self._list_requests)
+        app.router.add_get("/__fake__/streams", self._list_streams)
         return app
 
     async def _record(self, request: web.Request) -> RecordedRequest:
@@ -277,9 +278,10 @@ class FakeMetaAI:
         for snippet in snippets:
             if scenario == "garbage":
                 await response.write(b"\n\nnot json at all\n[1, 2]\n")
-            await _write_split(response, _line(message_id, snippet, "STREAMING"))
+            line = _line(message_id, snippet, "STREAMING")
             if record.first_line_at is None:
                 record.first_line_at = time.monotonic()
+            await _write_split(response, line)
             if interval:
                 await asyncio.sleep(interval)
         if scenario == "errors_line":
@@ -310,6 +312,10 @@ class FakeMetaAI:
             if config["scenario"] not in SCENARIOS:
                 return web.json_response({"error": "unknown scenario"}, status=400)
             self.scenario = config["scenario"]
+        if config.get("reset"):
+            self.answers.clear()
+            self.requests.clear()
+            self.streams.clear()
         for text in config.get("answers", []):
             self.answers.append(FakeAnswer(text))
         for name in ("interval", "chunk_size", "slow_interval", "slow_seconds"):
@@ -319,6 +325,10 @@ class FakeMetaAI:
 
     async def _list_requests(self, request: web.Request) -> web.Response:
         return web.json_response([dataclasses.asdict(r) for r in self.requests])
+
+    async def _list_streams(self, request: web.Request) -> web.Response:
+        """How each answer went; times are `time.monotonic()`, comparable across processes."""
+        return web.json_response([dataclasses.asdict(s) for s in self.streams])
 
 
 def _page(body: str) -> str:
