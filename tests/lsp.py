@@ -15,6 +15,9 @@ from tests.editor import SERVER_COMMAND, EditorClient, make_editor_client
 
 CLIENTS = ["neovim", "visual_studio_code"]
 
+# A document with astral-plane and CJK text before and inside the code being asked about.
+CODE = "# 😀 héllo 中文\ndef double(x):\n    return x+x  # 🎉\n\nprint(double(2))\n"
+
 
 def server_env(home: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("METAAI_")}

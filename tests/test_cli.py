@@ -15,6 +15,20 @@ from tests.conftest import assert_no_secret
 ANSWER = "Line one 👋\nLine two: 日本語\r\nend"
 
 
+async def spawn_ask(args, environment, stdin) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "metaai_ls",
+        "ask",
+        *args,
+        stdin=stdin,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=environment,
+    )
+
+
 async def run_ask(
     fake, cookie_file, *args: str, stdin: bytes | None = None, env=None, tmp_path=None
 ):
@@ -26,17 +40,7 @@ async def run_ask(
         "METAAI_LOG_LEVEL": "DEBUG",
         **(env or {}),
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "metaai_ls",
-        "ask",
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=environment,
-    )
+    process = await spawn_ask(args, environment, asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(process.communicate(stdin or b""), 30)
     return process.returncode, out.decode(), err.decode()
 
@@ -96,17 +100,7 @@ async def test_ctrl_c_stops_cleanly_and_closes_the_stream(fake, cookie_file):
     fake.scenario = "slow"
     fake.answers.append(FakeAnswer("word " * 200))
     environment = {**os.environ, "METAAI_URL": fake.url, "METAAI_COOKIES": str(cookie_file)}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "metaai_ls",
-        "ask",
-        "q",
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=environment,
-    )
+    process = await spawn_ask(["q"], environment, asyncio.subprocess.DEVNULL)
     assert await asyncio.wait_for(process.stdout.read(5), 20) == b"word "
     process.send_signal(signal.SIGINT)
     _, err = await asyncio.wait_for(process.communicate(), 10)

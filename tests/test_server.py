@@ -11,6 +11,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from metaai_ls.testing import FakeAnswer
 from tests.conftest import assert_no_secret
 from tests.lsp import (
+    CODE,
     capabilities_without_progress,
     joined_reports,
     progress_of,
@@ -20,9 +21,15 @@ from tests.lsp import (
     wait_until,
 )
 
-CODE = "# 😀 héllo 中文\ndef double(x):\n    return x+x  # 🎉\n\nprint(double(2))\n"
 REFACTORED = "def double(x):\n    return 2 * x  # 🎉 中\n"
 ANSWER = f"Sure! Here it is:\n```python\n{REFACTORED}```\nIt multiplies instead. 👍"
+
+
+def lsp_range(line: int, character: int, end_line: int, end_character: int) -> dict:
+    return {
+        "start": {"line": line, "character": character},
+        "end": {"line": end_line, "character": end_character},
+    }
 
 
 def selection(client, uri: str, text: str, end_text: str | None = None) -> types.Range:
@@ -239,33 +246,15 @@ async def test_concurrent_asks_each_land_in_their_own_document(client, fake):
         ({"uri": "file:///w/a.py", "prompt": "p", "range": "all"}, "`range` must be an LSP range"),
         ({"uri": 5, "prompt": "p"}, "`uri` must be"),
         (
-            {
-                "uri": "file:///w/a.py",
-                "prompt": "p",
-                "range": {
-                    "start": {"line": 0, "character": 0},
-                    "end": {"line": 40, "character": 0},
-                },
-            },
+            {"uri": "file:///w/a.py", "prompt": "p", "range": lsp_range(0, 0, 40, 0)},
             "`range.end` (line 40, character 0) is outside the document, which has 6 lines",
         ),
         (
-            {
-                "uri": "file:///w/a.py",
-                "prompt": "p",
-                "range": {
-                    "start": {"line": 6, "character": 0},
-                    "end": {"line": 6, "character": 0},
-                },
-            },
+            {"uri": "file:///w/a.py", "prompt": "p", "range": lsp_range(6, 0, 6, 0)},
             "`range.start` (line 6, character 0) is outside",
         ),
         (
-            {
-                "uri": "file:///w/a.py",
-                "prompt": "p",
-                "range": {"start": {"line": 2, "character": 0}, "end": {"line": 1, "character": 0}},
-            },
+            {"uri": "file:///w/a.py", "prompt": "p", "range": lsp_range(2, 0, 1, 0)},
             "ends before it starts",
         ),
     ],

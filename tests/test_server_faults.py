@@ -14,6 +14,7 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcRequ
 
 from metaai_ls.testing import FakeAnswer
 from tests.lsp import (
+    CODE,
     progress_of,
     settings_for,
     start_client,
@@ -21,7 +22,6 @@ from tests.lsp import (
     wait_until,
 )
 
-CODE = "# 😀 héllo 中文\ndef double(x):\n    return x+x  # 🎉\n\nprint(double(2))\n"
 NEW_BODY = "".join(f"    step_{n} = {n}  # 中 😀\n" for n in range(40)) + "    return 2 * x\n"
 ANSWER = f"```python\ndef double(x):\n{NEW_BODY}```\nDone."
 REPLACED = CODE.replace("def double(x):\n    return x+x  # 🎉\n", f"def double(x):\n{NEW_BODY}")

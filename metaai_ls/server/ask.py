@@ -7,22 +7,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import logging
 import os
 import time
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams
-from pygls.protocol import default_converter
 
+from .arguments import AskRequest, invalid
+from .progress import Progress
 from .prompts import AskContext, build_messages
 from .region import Edit, Region
 from .render import code_to_write, comment_block
-from .settings import MODES, Mode, Settings
+from .settings import Settings
 from .text import TextIndex
 
 if TYPE_CHECKING:
@@ -38,65 +36,6 @@ APPLY_ATTEMPTS = 3  # per flush while streaming; the next flush tries again
 FINAL_APPLY_ATTEMPTS = 20  # the last edit (or the undo) must land
 
 Renderer = Callable[[str, bool], "str | None"]
-
-
-@dataclasses.dataclass(frozen=True)
-class AskRequest:
-    uri: str
-    range: types.Range | None
-    prompt: str
-    mode: Mode
-    diagnostics: tuple[str, ...] = ()
-    new_conversation: bool = False
-
-
-def invalid(message: str) -> JsonRpcInvalidParams:
-    return JsonRpcInvalidParams(message=f"metaai.ask: {message}")
-
-
-def parse_ask_arguments(arguments: tuple[Any, ...]) -> AskRequest:
-    """The command's one argument object, checked field by field."""
-    if len(arguments) != 1 or not isinstance(arguments[0], dict):
-        raise invalid("expects one argument object {uri, range, prompt, mode}")
-    raw = arguments[0]
-    uri, prompt, mode = raw.get("uri"), raw.get("prompt"), raw.get("mode", "chat")
-    if not isinstance(uri, str) or not uri:
-        raise invalid("`uri` must be the document's URI")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise invalid("`prompt` must be a non-empty string")
-    if mode not in MODES:
-        raise invalid(f"`mode` must be one of {', '.join(MODES)}")
-    diagnostics = raw.get("diagnostics") or []
-    if not isinstance(diagnostics, list) or not all(isinstance(d, str) for d in diagnostics):
-        raise invalid("`diagnostics` must be a list of strings")
-    return AskRequest(
-        uri=uri,
-        range=_parse_range(raw.get("range")),
-        prompt=prompt,
-        mode=mode,
-        diagnostics=tuple(diagnostics),
-        new_conversation=raw.get("newConversation") is True,
-    )
-
-
-@functools.cache
-def _range_converter() -> Any:
-    return default_converter()  # built on first use: it costs ~20 ms at start-up
-
-
-def _parse_range(value: Any) -> types.Range | None:
-    if value is None:
-        return None
-    try:
-        range_ = _range_converter().structure(value, types.Range)
-    except Exception:
-        raise invalid("`range` must be an LSP range {start: {line, character}, end: ...}") from None
-    numbers = (range_.start.line, range_.start.character, range_.end.line, range_.end.character)
-    if not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers):
-        raise invalid("`range` positions must be whole numbers")
-    if (range_.end.line, range_.end.character) < (range_.start.line, range_.start.character):
-        raise invalid("`range` ends before it starts")
-    return range_
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,43 +96,6 @@ def make_context(
         after=text[end:after_end],
         diagnostics=request.diagnostics,
     )
-
-
-class Progress:
-    """`$/progress` for one ask, only for clients that declared the capability."""
-
-    def __init__(self, ls: MetaAILanguageServer) -> None:
-        self.ls = ls
-        self.token: str | None = None
-        self.reported = 0
-
-    async def begin(self, message: str) -> None:
-        window = self.ls.client_capabilities.window
-        if not (window and window.work_done_progress):
-            return
-        token = f"metaai-{uuid.uuid4()}"
-        try:
-            await self.ls.work_done_progress.create_async(token)
-        except Exception as error:
-            logger.warning("the client refused a progress token: %s", error)
-            return
-        self.token = token
-        begin = types.WorkDoneProgressBegin(title="Meta AI", cancellable=True, message=message)
-        self.ls.work_done_progress.begin(token, begin)
-
-    def report(self, answer: str) -> None:
-        """Report the answer's new text since the last report."""
-        if self.token is None or len(answer) <= self.reported:
-            return
-        delta = answer[self.reported :]
-        self.reported = len(answer)
-        self.ls.work_done_progress.report(self.token, types.WorkDoneProgressReport(message=delta))
-
-    def end(self, message: str) -> None:
-        if self.token is None:
-            return
-        self.ls.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=message))
-        self.ls.work_done_progress.tokens.pop(self.token, None)
 
 
 class Ask:

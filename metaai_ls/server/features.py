@@ -8,7 +8,8 @@ from typing import Any
 from lsprotocol import types
 
 from .actions import ASK_COMMAND, CANCEL_COMMAND, code_actions
-from .ask import parse_ask_arguments, run_ask
+from .arguments import parse_ask_arguments
+from .ask import run_ask
 from .server import MetaAILanguageServer
 
 CODE_ACTION_KINDS = [

@@ -1,0 +1,72 @@
+"""The `metaai.ask` argument object, checked field by field: bad input is InvalidParams."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.protocol import default_converter
+
+from .settings import MODES, Mode
+
+
+@dataclasses.dataclass(frozen=True)
+class AskRequest:
+    uri: str
+    range: types.Range | None
+    prompt: str
+    mode: Mode
+    diagnostics: tuple[str, ...] = ()
+    new_conversation: bool = False
+
+
+def invalid(message: str) -> JsonRpcInvalidParams:
+    return JsonRpcInvalidParams(message=f"metaai.ask: {message}")
+
+
+def parse_ask_arguments(arguments: tuple[Any, ...]) -> AskRequest:
+    """The command's one argument object, checked field by field."""
+    if len(arguments) != 1 or not isinstance(arguments[0], dict):
+        raise invalid("expects one argument object {uri, range, prompt, mode}")
+    raw = arguments[0]
+    uri, prompt, mode = raw.get("uri"), raw.get("prompt"), raw.get("mode", "chat")
+    if not isinstance(uri, str) or not uri:
+        raise invalid("`uri` must be the document's URI")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise invalid("`prompt` must be a non-empty string")
+    if mode not in MODES:
+        raise invalid(f"`mode` must be one of {', '.join(MODES)}")
+    diagnostics = raw.get("diagnostics") or []
+    if not isinstance(diagnostics, list) or not all(isinstance(d, str) for d in diagnostics):
+        raise invalid("`diagnostics` must be a list of strings")
+    return AskRequest(
+        uri=uri,
+        range=_parse_range(raw.get("range")),
+        prompt=prompt,
+        mode=mode,
+        diagnostics=tuple(diagnostics),
+        new_conversation=raw.get("newConversation") is True,
+    )
+
+
+@functools.cache
+def _range_converter() -> Any:
+    return default_converter()  # built on first use: it costs ~20 ms at start-up
+
+
+def _parse_range(value: Any) -> types.Range | None:
+    if value is None:
+        return None
+    try:
+        range_ = _range_converter().structure(value, types.Range)
+    except Exception:
+        raise invalid("`range` must be an LSP range {start: {line, character}, end: ...}") from None
+    numbers = (range_.start.line, range_.start.character, range_.end.line, range_.end.character)
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers):
+        raise invalid("`range` positions must be whole numbers")
+    if (range_.end.line, range_.end.character) < (range_.start.line, range_.start.character):
+        raise invalid("`range` ends before it starts")
+    return range_
