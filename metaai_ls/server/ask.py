@@ -33,7 +33,8 @@ logger = logging.getLogger(__name__)
 FLUSH_INTERVAL = 0.055  # at most one edit per 50 ms, with a margin for delivery jitter
 SETTLE_TIMEOUT = 2.0  # how long an applied edit may take to come back as didChange
 APPLY_ATTEMPTS = 3  # per flush while streaming; the next flush tries again
-FINAL_APPLY_ATTEMPTS = 20  # the last edit (or the undo) must land
+FINAL_APPLY_ATTEMPTS = 100  # the last edit (or the undo) must land
+REFUSED_RETRY_WAIT = 0.2  # after a refused edit, wait this long at most for the newer text
 
 Renderer = Callable[[str, bool], "str | None"]
 
@@ -117,11 +118,12 @@ class Ask:
         self.render = render
         self.request_id = request_id
         self.progress = Progress(ls)
-        self.answer = ""
+        self._parts: list[str] = []
         self.changed = asyncio.Event()
         self.finished = asyncio.Event()
         self.settled = asyncio.Event()
         self.settled.set()
+        self.document_changed = asyncio.Event()
         self.acknowledged = False
         self.last_flush = 0.0
         self.last_edit = 0.0
@@ -132,6 +134,13 @@ class Ask:
     def uri(self) -> str:
         return self.request.uri
 
+    @property
+    def answer(self) -> str:
+        """The answer so far (kept as parts: appending to one string is quadratic)."""
+        if len(self._parts) > 1:
+            self._parts[:] = ["".join(self._parts)]
+        return self._parts[0] if self._parts else ""
+
     def cancel(self, reason: str) -> None:
         if self.stream_task is not None and not self.stream_task.done():
             self.cancel_reason = reason
@@ -140,8 +149,9 @@ class Ask:
     # -- the run
 
     async def run(self) -> dict[str, Any]:
-        await self.progress.begin(_short(self.request.prompt))
+        # Meta AI is asked first; the progress token is created while it thinks.
         self.stream_task = asyncio.create_task(self._consume(), name=f"metaai ask {self.uri}")
+        await self.progress.begin(_short(self.request.prompt))
         pump = asyncio.create_task(self._pump(), name=f"metaai edits {self.uri}")
         outcome: dict[str, Any] = {}
         try:
@@ -172,7 +182,7 @@ class Ask:
         )
         async with contextlib.aclosing(generator) as chunks:
             async for chunk in chunks:
-                self.answer += str(chunk)
+                self._parts.append(str(chunk))
                 self.changed.set()
 
     async def _pump(self) -> None:
@@ -210,6 +220,8 @@ class Ask:
             if self.region is not None:
                 # Leave the document as it was before the ask.
                 await self._write(self.region.original, FINAL_APPLY_ATTEMPTS)
+            if "cancelled" in outcome:
+                self.ls.log(types.MessageType.Info, f"Meta AI: {self.cancel_reason or 'cancelled'}")
             self.progress.end("Cancelled" if "cancelled" in outcome else "Failed")
             return
         await self._flush(final=True)
@@ -242,15 +254,19 @@ class Ask:
     async def _write(self, desired: str, attempts: int = APPLY_ATTEMPTS) -> None:
         region = self.region
         assert region is not None
-        for attempt in range(attempts):
+        # At most one applied edit per interval, even when flushes bunch up.
+        await asyncio.sleep(max(0.0, self.last_edit + FLUSH_INTERVAL - time.monotonic()))
+        for _ in range(attempts):
             await self._settle()
-            # At most one edit per interval, even when flushes bunch up.
-            await asyncio.sleep(max(0.0, self.last_edit + FLUSH_INTERVAL - time.monotonic()))
             if region.conflict or (edit := region.edit_towards(desired)) is None:
                 return
+            self.document_changed.clear()
             if await self._apply(edit):
                 return
-            await asyncio.sleep(0.01 * (attempt + 1))  # the user's change is on its way
+            # Refused: the editor has a newer version. Retry as soon as its change is
+            # here, so that a user typing fast still lets the answer through.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.document_changed.wait(), REFUSED_RETRY_WAIT)
         if attempts == FINAL_APPLY_ATTEMPTS:
             region.conflict = True  # reported to the user by _finish
 
@@ -273,7 +289,6 @@ class Ask:
             label="Meta AI",
         )
         region.pending = edit
-        self.last_edit = time.monotonic()
         self.acknowledged = False
         self.settled.clear()
         try:
@@ -283,6 +298,7 @@ class Ask:
             result = types.ApplyWorkspaceEditResult(applied=False)
         if result.applied:
             self.acknowledged = True
+            self.last_edit = time.monotonic()
             return True
         if region.pending is edit:  # refused, and not seen as a change
             region.pending = None
@@ -317,6 +333,7 @@ class Ask:
             region.pending = None  # the editor said "applied" yet dropped it
         if region.pending is None:
             self.settled.set()
+        self.document_changed.set()
         if region.shadow != document.source:
             logger.warning("lost track of %s; writing stops", self.uri)
             region.shadow = document.source
