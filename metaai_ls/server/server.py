@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -41,12 +41,6 @@ class Asks:
     def __init__(self) -> None:
         self._asks: set[Ask] = set()
 
-    def __iter__(self):
-        return iter(list(self._asks))
-
-    def __len__(self) -> int:
-        return len(self._asks)
-
     def add(self, ask: Ask) -> None:
         self._asks.add(ask)
 
@@ -56,7 +50,7 @@ class Asks:
     def on_uri(self, uri: str) -> Iterable[Ask]:
         return [ask for ask in self._asks if ask.uri == uri]
 
-    def cancel_where(self, predicate, reason: str) -> int:
+    def cancel_where(self, predicate: Callable[[Ask], bool], reason: str) -> int:
         chosen = [ask for ask in self._asks if predicate(ask)]
         for ask in chosen:
             ask.cancel(reason)
