@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from metaai_ls.testing import FakeAnswer
+from tests.lsp import CODE
 
 ROOT = Path(__file__).parents[1]
 EMACS = shutil.which("emacs")
@@ -22,8 +23,6 @@ pytestmark = pytest.mark.skipif(
     not (EMACS and HAS_EGLOT), reason="needs Debian's emacs-nox and elpa-eglot"
 )
 
-SOURCE = "# 😀 héllo 中文\ndef double(x):\n    return x+x  # 🎉\n\nprint(double(2))\n"
-
 
 async def test_eglot_code_action_streams_the_refactoring_into_the_buffer(
     fake, cookie_file, tmp_path
@@ -32,7 +31,7 @@ async def test_eglot_code_action_streams_the_refactoring_into_the_buffer(
         FakeAnswer("Done:\n```python\ndef double(x):\n    return 2 * x  # 🎉 中\n```")
     )
     file = tmp_path / "sample.py"
-    file.write_text(SOURCE, encoding="utf-8")
+    file.write_text(CODE, encoding="utf-8")
     result = tmp_path / "result.json"
     process = await asyncio.create_subprocess_exec(
         EMACS,
@@ -53,4 +52,4 @@ async def test_eglot_code_action_streams_the_refactoring_into_the_buffer(
     assert result.exists(), err.decode()[:1500]
     data = json.loads(result.read_text(encoding="utf-8"))
     assert data["title"] == "Meta AI: Refactor / Improve"
-    assert data["text"] == SOURCE.replace("    return x+x  # 🎉\n", "    return 2 * x  # 🎉 中\n")
+    assert data["text"] == CODE.replace("    return x+x  # 🎉\n", "    return 2 * x  # 🎉 中\n")

