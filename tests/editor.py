@@ -60,6 +60,8 @@ class EditorClient(LanguageClient):
         self.documents: dict[str, Document] = {}
         self.applied_edits: list[types.ApplyWorkspaceEditParams] = []
         self.refused_edits = 0
+        self.hold_edit_reports = False  # like eglot: applied edits reported later
+        self.held_reports: list[types.DidChangeTextDocumentParams] = []
         self.encoding = "utf-16"
 
     async def start_session(
@@ -95,30 +97,39 @@ class EditorClient(LanguageClient):
         """The user edits the document (offsets into the client's copy)."""
         self._change(uri, self.range_of(uri, start, end), new_text)
 
-    def _change(self, uri: str, range_: types.Range, new_text: str) -> None:
+    def send_held_reports(self) -> None:
+        """Report the held changes, as eglot does once its request returns."""
+        held, self.held_reports = self.held_reports, []
+        for params in held:
+            self.text_document_did_change(params)
+
+    def _change(self, uri: str, range_: types.Range, new_text: str, hold: bool = False) -> None:
         document = self.documents[uri]
         start = offset_of(document.text, range_.start, self.encoding)
         end = offset_of(document.text, range_.end, self.encoding)
         document.text = document.text[:start] + new_text + document.text[end:]
         document.version += 1
         change = types.TextDocumentContentChangePartial(range=range_, text=new_text)
-        self.text_document_did_change(
-            types.DidChangeTextDocumentParams(
-                types.VersionedTextDocumentIdentifier(uri=uri, version=document.version), [change]
-            )
+        params = types.DidChangeTextDocumentParams(
+            types.VersionedTextDocumentIdentifier(uri=uri, version=document.version), [change]
         )
+        if hold:
+            self.held_reports.append(params)
+        else:
+            self.text_document_did_change(params)
 
     def apply(self, params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
         for change in params.edit.document_changes or []:
             assert isinstance(change, types.TextDocumentEdit)
             document = self.documents.get(change.text_document.uri)
-            if document is None or change.text_document.version != document.version:
+            version = change.text_document.version  # None: apply without a version check
+            if document is None or version not in (None, document.version):
                 self.refused_edits += 1
                 return types.ApplyWorkspaceEditResult(applied=False, failure_reason="version")
             assert len(change.edits) == 1
             edit = change.edits[0]
             assert isinstance(edit, types.TextEdit)
-            self._change(document.uri, edit.range, edit.new_text)
+            self._change(document.uri, edit.range, edit.new_text, hold=self.hold_edit_reports)
         self.applied_edits.append(params)
         return types.ApplyWorkspaceEditResult(applied=True)
 

@@ -52,4 +52,5 @@ async def test_eglot_code_action_streams_the_refactoring_into_the_buffer(
     assert result.exists(), err.decode()[:1500]
     data = json.loads(result.read_text(encoding="utf-8"))
     assert data["title"] == "Meta AI: Refactor / Improve"
-    assert data["text"] == CODE.replace("    return x+x  # 🎉\n", "    return 2 * x  # 🎉 中\n")
+    expected = CODE.replace("    return x+x  # 🎉\n", "    return 2 * x  # 🎉 中\n")
+    assert data["text"] == expected, data["stderr"][-4000:]

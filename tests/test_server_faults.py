@@ -228,6 +228,27 @@ async def test_typing_inside_the_text_being_written_stops_the_writing(client, fa
     assert "Meta AI's answer:\n" + ANSWER in [m.message for m in client.log_messages]
 
 
+async def test_an_editor_that_reports_applied_edits_only_after_the_request(client, fake):
+    """eglot holds its didChange while a request runs: the server takes the editor's
+    word that an edit was applied, and checks each late report against its own edits."""
+    client.hold_edit_reports = True
+    fake.chunk_size, fake.interval = 40, 0.01
+    fake.answers.append(FakeAnswer(ANSWER))
+    doc = client.open("file:///w/a.py", CODE)
+    result = await ask_replace(client, doc.uri)
+    assert result == {"text": ANSWER}
+    assert doc.text == REPLACED and len(client.applied_edits) > 1
+    client.hold_edit_reports = False
+    client.send_held_reports()
+    fake.answers.append(FakeAnswer("```\nx << 1\n```"))
+    at = doc.text.index("2 * x")
+    await client.ask(
+        uri=doc.uri, range=client.range_of(doc.uri, at, at + 5), prompt="p", mode="replace"
+    )
+    assert doc.text == REPLACED.replace("2 * x", "x << 1")  # the copies agreed
+    assert not [m for m in client.messages if m.type == types.MessageType.Warning]
+
+
 async def test_closing_the_document_mid_answer(client, fake):
     doc, task = await slow_ask_started(client, fake)
     client.close(doc.uri)

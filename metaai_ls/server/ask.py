@@ -279,9 +279,9 @@ class Ask:
             return True
         index = TextIndex(region.shadow, self.ls.position_encoding)
         text_edit = types.TextEdit(index.range(edit.start, edit.end), edit.new_text)
-        identifier = types.OptionalVersionedTextDocumentIdentifier(
-            uri=self.uri, version=document.version
-        )
+        # With assumed edits outstanding the editor's version is unknown here.
+        version = None if region.unreported else document.version
+        identifier = types.OptionalVersionedTextDocumentIdentifier(uri=self.uri, version=version)
         params = types.ApplyWorkspaceEditParams(
             edit=types.WorkspaceEdit(
                 document_changes=[types.TextDocumentEdit(identifier, [text_edit])]
@@ -299,6 +299,9 @@ class Ask:
         if result.applied:
             self.acknowledged = True
             self.last_edit = time.monotonic()
+            if region.unreported and region.pending is edit:
+                region.assume_applied()  # its report will come after the others
+                self.settled.set()
             return True
         if region.pending is edit:  # refused, and not seen as a change
             region.pending = None
@@ -312,9 +315,14 @@ class Ask:
         try:
             await asyncio.wait_for(self.settled.wait(), SETTLE_TIMEOUT)
         except asyncio.TimeoutError:
-            logger.warning("an applied edit never came back as a change; writing stops")
-            self.region.pending = None
-            self.region.conflict = True
+            if self.acknowledged:
+                # The editor applied it but holds its didChange until our request ends.
+                logger.info("an applied edit was not reported back; taking the editor's word")
+                self.region.assume_applied()
+            else:
+                logger.warning("an edit was never answered nor reported; writing stops")
+                self.region.pending = None
+                self.region.conflict = True
 
     # -- the user's changes
 
@@ -324,7 +332,7 @@ class Ask:
             return
         for change in params.content_changes:
             if isinstance(change, types.TextDocumentContentChangePartial):
-                index = TextIndex(region.shadow, self.ls.position_encoding)
+                index = TextIndex(region.reported_text, self.ls.position_encoding)
                 start, end = index.offset(change.range.start), index.offset(change.range.end)
                 region.observe(Edit(start, end, change.text))
             else:
@@ -334,9 +342,10 @@ class Ask:
         if region.pending is None:
             self.settled.set()
         self.document_changed.set()
-        if region.shadow != document.source:
+        if region.reported_text != document.source:
             logger.warning("lost track of %s; writing stops", self.uri)
             region.shadow = document.source
+            region.unreported.clear()
             region.conflict = True
 
     def closed(self) -> None:

@@ -9,6 +9,7 @@ region it shifts it, after it it changes nothing, inside it the region is given 
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 
@@ -72,6 +73,26 @@ class Region:
         self.original = text[start:end]
         self.pending: Edit | None = None
         self.conflict = False
+        # Edits the editor said it applied but has not reported back yet, in order, and
+        # the text as the editor last reported it (some editors, eglot among them, hold
+        # their didChange until the running request ends).
+        self.unreported: collections.deque[Edit] = collections.deque()
+        self._reported = text
+
+    @property
+    def reported_text(self) -> str:
+        """The document as the editor has reported it so far."""
+        return self._reported if self.unreported else self.shadow
+
+    def assume_applied(self) -> None:
+        """Take the pending edit as applied, on the editor's word, before it reports it."""
+        assert self.pending is not None
+        if not self.unreported:
+            self._reported = self.shadow
+        self.unreported.append(self.pending)
+        self.shadow = self.pending.apply(self.shadow)
+        self.end += self.pending.growth
+        self.pending = None
 
     @property
     def current(self) -> str:
@@ -81,7 +102,9 @@ class Region:
         return smallest_edit(self.current, desired, self.start)
 
     def observe(self, change: Edit) -> bool:
-        """Replay one reported change; True when it was the server's own pending edit."""
+        """Replay one reported change; True when it was the server's own edit."""
+        if self.unreported:
+            return self._observe_late(change)
         ours = self.pending is not None and self.pending.same_effect(change, self.shadow)
         if ours:
             self.end += change.growth
@@ -98,8 +121,20 @@ class Region:
 
     def observe_full_text(self, text: str) -> bool:
         """A change reported as the whole new text: replay it as one replacement."""
-        change = smallest_edit(self.shadow, text)
+        change = smallest_edit(self.reported_text, text)
         return False if change is None else self.observe(change)
+
+    def _observe_late(self, change: Edit) -> bool:
+        """A change reported while assumed edits are outstanding: it must be the oldest
+        of them (the shadow already holds it); anything else stops the writing."""
+        ours = self.unreported[0].same_effect(change, self._reported)
+        if ours:
+            self.unreported.popleft()
+        else:
+            logger.info("a change arrived before the editor reported the server's edits")
+            self.conflict = True
+        self._reported = change.apply(self._reported)
+        return ours
 
     def _give_up(self, change: Edit) -> None:
         logger.info("the user edited the text being written; no more edits there")

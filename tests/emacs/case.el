@@ -39,5 +39,10 @@
                `((title . ,(plist-get action :title))
                  (text . ,(with-current-buffer (find-buffer-visiting file)
                             (buffer-substring-no-properties (point-min) (point-max))))
-                 (messages . ,(vconcat messages))))))
+                 (messages . ,(vconcat messages))
+                 (stderr . ,(mapconcat
+                             (lambda (b) (with-current-buffer b (buffer-string)))
+                             (seq-filter (lambda (b) (string-match-p "stderr\\*\\'" (buffer-name b)))
+                                         (buffer-list))
+                             "\n"))))))
     (kill-emacs 0)))
