@@ -17,8 +17,13 @@ SECRET_SESSION = "sess-" + secrets.token_hex(12)
 SECRET_DATR = "datr-" + secrets.token_hex(12)
 SECRETS = (SECRET_SESSION, SECRET_DATR)
 
-for name in ("METAAI_URL", "METAAI_GRAPH_URL", "METAAI_COOKIES", "METAAI_IDENTIFIERS"):
-    os.environ.pop(name, None)
+for name in list(os.environ):
+    if name.startswith("METAAI_") or name == "MODEL_API_KEY":
+        os.environ.pop(name, None)
+# The fake gateway does not debounce new streams unless a test asks it to, so the tests
+# skip the client's 350 ms wait after opening one (tests/test_gateway.py checks the wait).
+FAST_IDENTIFIERS = str(Path(__file__).with_name("identifiers-fast.json"))
+os.environ["METAAI_IDENTIFIERS"] = FAST_IDENTIFIERS
 
 
 @pytest.fixture(autouse=True)
@@ -39,8 +44,19 @@ async def fake():
         yield server
 
 
+@pytest_asyncio.fixture
+async def abra_fake():
+    async with FakeMetaAI(dialect="abra") as server:
+        yield server
+
+
 @pytest.fixture
 def cookies() -> dict[str, str]:
+    return {"ecto_1_sess": SECRET_SESSION, "datr": SECRET_DATR}
+
+
+@pytest.fixture
+def abra_cookies() -> dict[str, str]:
     return {"abra_sess": SECRET_SESSION, "datr": SECRET_DATR}
 
 
@@ -48,15 +64,24 @@ def cookies() -> dict[str, str]:
 def cookie_file(tmp_path: Path, cookies: dict[str, str]) -> Path:
     path = tmp_path / "cookies.json"
     path.write_text(json.dumps(cookies))
+    path.chmod(0o600)
     return path
 
 
 @pytest.fixture
 def fake_env(fake: FakeMetaAI, monkeypatch: pytest.MonkeyPatch) -> FakeMetaAI:
     """Point the provider at the fake through the documented environment variables."""
-    monkeypatch.setenv("METAAI_URL", fake.url)
-    monkeypatch.setenv("METAAI_GRAPH_URL", fake.url)
+    for name, value in fake.environment().items():
+        monkeypatch.setenv(name, value)
     return fake
+
+
+@pytest.fixture(autouse=True)
+def fresh_token_cache():
+    """Each test starts without access tokens cached by an earlier one."""
+    from metaai_ls.provider.home import TOKENS
+
+    TOKENS._tokens.clear()
 
 
 def assert_no_secret(*texts: str) -> None:

@@ -21,13 +21,19 @@ CODE = "# 😀 héllo 中文\ndef double(x):\n    return x+x  # 🎉\n\nprint(do
 
 def server_env(home: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("METAAI_")}
-    return {**env, "HOME": home, "METAAI_LOG_LEVEL": "DEBUG", "METAAI_READ_TIMEOUT": "2"}
+    return {
+        **env,
+        "HOME": home,
+        "METAAI_LOG_LEVEL": "DEBUG",
+        "METAAI_READ_TIMEOUT": "2",
+        "METAAI_FIRST_TEXT_TIMEOUT": "2",
+        "METAAI_IDENTIFIERS": os.environ["METAAI_IDENTIFIERS"],
+    }
 
 
 def settings_for(fake, cookie_file, **extra: Any) -> dict[str, Any]:
-    return {
-        "metaai": {"url": fake.url, "graphUrl": fake.url, "cookiesFile": str(cookie_file), **extra}
-    }
+    urls = {"url": fake.url, "graphUrl": fake.url, "gatewayUrl": fake.gateway_url}
+    return {"metaai": {**urls, "cookiesFile": str(cookie_file), **extra}}
 
 
 async def start_client(

@@ -34,8 +34,7 @@ async def run_ask(
 ):
     environment = {
         **os.environ,
-        "METAAI_URL": fake.url,
-        "METAAI_GRAPH_URL": fake.url,
+        **fake.environment(),
         "METAAI_COOKIES": str(cookie_file),
         "METAAI_LOG_LEVEL": "DEBUG",
         **(env or {}),
@@ -49,13 +48,13 @@ async def test_answer_streams_to_stdout(fake, cookie_file):
     fake.answers.append(FakeAnswer(ANSWER))
     code, out, err = await run_ask(fake, cookie_file, "say", "hi")
     assert (code, out) == (0, ANSWER + "\n")
-    assert fake.sent_messages()[0].variables["message"]["sensitive_string_value"] == "say hi"
+    assert fake.sent_messages()[0].prompt == "say hi"
     assert_no_secret(out, err)
 
 
 async def test_piped_stdin_becomes_context(fake, cookie_file):
     code, _, _ = await run_ask(fake, cookie_file, "review this", stdin=b"diff --git a b\n+x = 1\n")
-    prompt = fake.sent_messages()[0].variables["message"]["sensitive_string_value"]
+    prompt = fake.sent_messages()[0].prompt
     assert code == 0
     assert prompt == "review this\n\n```\ndiff --git a b\n+x = 1\n```"
 
@@ -65,7 +64,7 @@ async def test_continue_reuses_the_last_conversation(fake, cookie_file, tmp_path
     await run_ask(fake, cookie_file, "one", env=env)
     await run_ask(fake, cookie_file, "--continue", "two", env=env)
     await run_ask(fake, cookie_file, "--new", "three", env=env)
-    ids = [r.variables["externalConversationId"] for r in fake.sent_messages()]
+    ids = [m.conversation_id for m in fake.sent_messages()]
     assert ids[0] == ids[1] != ids[2]
 
 
@@ -99,7 +98,7 @@ async def test_bad_cookie_file_names_the_file(fake, tmp_path):
 async def test_ctrl_c_stops_cleanly_and_closes_the_stream(fake, cookie_file):
     fake.scenario = "slow"
     fake.answers.append(FakeAnswer("word " * 200))
-    environment = {**os.environ, "METAAI_URL": fake.url, "METAAI_COOKIES": str(cookie_file)}
+    environment = {**os.environ, **fake.environment(), "METAAI_COOKIES": str(cookie_file)}
     process = await spawn_ask(["q"], environment, asyncio.subprocess.DEVNULL)
     assert await asyncio.wait_for(process.stdout.read(5), 20) == b"word "
     process.send_signal(signal.SIGINT)

@@ -46,7 +46,7 @@ async def test_eglot_code_action_streams_the_refactoring_into_the_buffer(
         str(cookie_file),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "HOME": str(tmp_path)},
+        env={**os.environ, **fake.environment(), "HOME": str(tmp_path)},
     )
     _, err = await asyncio.wait_for(process.communicate(), 90)
     assert result.exists(), err.decode()[:1500]

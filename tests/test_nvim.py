@@ -26,7 +26,11 @@ async def run_case(case: str, fake, cookie_file, tmp_path: Path) -> dict:
     result = tmp_path / "result.json"
     config = {
         "cmd": [sys.executable, "-m", "metaai_ls", "--stdio"],
-        "settings": {"url": fake.url, "graphUrl": fake.url, "cookiesFile": str(cookie_file)},
+        "settings": {
+            "url": fake.url,
+            "gatewayUrl": fake.gateway_url,
+            "cookiesFile": str(cookie_file),
+        },
     }
     env = {
         **os.environ,
@@ -64,7 +68,7 @@ async def test_code_action_replaces_the_selection(fake, cookie_file, tmp_path):
     assert data["text"] == CODE.replace("    return x+x  # 🎉", "    return 2 * x  # 🎉 中").rstrip(
         "\n"
     )
-    prompt = fake.sent_messages()[0].variables["message"]["sensitive_string_value"]
+    prompt = fake.sent_messages()[0].prompt
     assert "Refactor the selected python code" in prompt
 
 
@@ -77,7 +81,7 @@ async def test_metaai_command_on_a_visual_range(fake, cookie_file, tmp_path):
         "def double(x):\n    return x+x  # 🎉\n", "def double(value):\n    return value * 2\n"
     )
     assert data["text"] == expected.rstrip("\n")
-    prompt = fake.sent_messages()[0].variables["message"]["sensitive_string_value"]
+    prompt = fake.sent_messages()[0].prompt
     assert "User: make it clearer" in prompt
 
 

@@ -1,4 +1,5 @@
-"""The provider against the local fake Meta AI, over real sockets."""
+"""The provider's Abra dialect (g4f's) against the local fake Meta AI, over real sockets.
+The gateway dialect, today's, is tested in test_gateway.py."""
 
 from __future__ import annotations
 
@@ -30,6 +31,17 @@ from metaai_ls.provider import (
 )
 from metaai_ls.testing import FakeAnswer, FakeMetaAI
 from tests.conftest import SECRET_SESSION, assert_no_secret
+
+
+@pytest.fixture
+def fake(abra_fake: FakeMetaAI) -> FakeMetaAI:
+    return abra_fake
+
+
+@pytest.fixture
+def cookies(abra_cookies):
+    return abra_cookies
+
 
 ANSWER = "Hello 👋 wörld!\r\nHere is code:\n```python\nprint('日本語')\n```\nThat's all. 🎉"
 MESSAGES = [{"role": "user", "content": "Say hello"}]
@@ -94,7 +106,7 @@ async def test_follow_up_reuses_the_conversation(fake_env, cookies):
     await collect(cookies, conversation=conversation)
     await collect(cookies, conversation=conversation)
     await collect(cookies)
-    ids = [r.variables["externalConversationId"] for r in fake_env.sent_messages()]
+    ids = [m.conversation_id for m in fake_env.sent_messages()]
     assert ids[0] == ids[1] == conversation.id and ids[2] != ids[0]
 
 
@@ -145,7 +157,7 @@ async def test_each_failure_has_its_own_error_and_a_sentence(
 
 
 async def test_cookies_without_a_login_are_refused_before_any_request(fake_env):
-    with pytest.raises(LoginRequiredError, match="no `abra_sess` cookie"):
+    with pytest.raises(LoginRequiredError, match="no `ecto_1_sess` or `abra_sess` cookie"):
         await collect({"datr": "x"})
     assert fake_env.requests == []
 
@@ -203,10 +215,11 @@ async def test_identifiers_come_from_one_overridable_place(
     with pytest.raises(ResponseErrorsError, match="PersistedQueryNotFound"):
         await collect(cookies)
     path = tmp_path / "ids.json"
-    path.write_text(json.dumps({"send_message_doc_id": "1234"}))
+    path.write_text(json.dumps({"abra": {"send_message_doc_id": "1234"}}))
     monkeypatch.setenv("METAAI_IDENTIFIERS", str(path))
     assert await collect(cookies)
-    assert await collect(cookies, identifiers={"send_message_doc_id": "1234"})
+    monkeypatch.delenv("METAAI_IDENTIFIERS")
+    assert await collect(cookies, identifiers={"abra": {"send_message_doc_id": "1234"}})
 
 
 async def test_cancel_mid_stream_closes_the_connection_at_once(fake_env, cookies):

@@ -41,7 +41,11 @@ def selection(client, uri: str, text: str, end_text: str | None = None) -> types
 
 async def test_capabilities(client):
     capabilities = client.initialize_result.capabilities
-    assert set(capabilities.execute_command_provider.commands) == {"metaai.ask", "metaai.cancel"}
+    assert set(capabilities.execute_command_provider.commands) == {
+        "metaai.ask",
+        "metaai.cancel",
+        "metaai.doctor",
+    }
     assert types.CodeActionKind.QuickFix in capabilities.code_action_provider.code_action_kinds
     assert capabilities.text_document_sync.change == types.TextDocumentSyncKind.Incremental
     expected = "utf-8" if client.client_name == "neovim" else "utf-16"
@@ -195,7 +199,7 @@ async def test_follow_up_on_the_same_document_continues_the_conversation(client,
     await client.ask(uri=a.uri, prompt="two", mode="chat")
     await client.ask(uri=b.uri, prompt="three", mode="chat")
     await client.ask(uri=a.uri, prompt="four", mode="chat", newConversation=True)
-    ids = [r.variables["externalConversationId"] for r in fake.sent_messages()]
+    ids = [m.conversation_id for m in fake.sent_messages()]
     assert ids[0] == ids[1] and len({ids[0], ids[2], ids[3]}) == 3
 
 
@@ -209,7 +213,7 @@ async def test_the_prompt_holds_instruction_selection_and_context(client, fake):
         mode="replace",
         diagnostics=["line 3: too clever"],
     )
-    prompt = fake.sent_messages()[0].variables["message"]["sensitive_string_value"]
+    prompt = fake.sent_messages()[0].prompt
     assert prompt.startswith("System: You are Meta AI")
     assert "exactly one fenced code block" in prompt
     assert "User: why python?" in prompt
@@ -304,7 +308,7 @@ async def test_user_actions_from_configuration(fake, cookie_file, tmp_path):
         fake.answers.append(FakeAnswer("```\nX+X\n```"))
         await client.ask(**loud.command.arguments[0])
         assert doc.text == CODE.replace("x+x", "X+X")
-        prompt = fake.sent_messages()[0].variables["message"]["sensitive_string_value"]
+        prompt = fake.sent_messages()[0].prompt
         assert "User: Uppercase x+x in a.py" in prompt
         warnings = [m.message for m in client.messages if m.type == types.MessageType.Warning]
         assert any("metaai.actions[1]" in w for w in warnings)
@@ -331,7 +335,7 @@ async def test_workspace_configuration_is_read_and_followed(fake, cookie_file, t
         range_ = selection(client, doc.uri, "x+x")
         result = await client.ask(uri=doc.uri, range=range_, prompt="p", mode="chat")
         assert result["text"].startswith("Meta AI (offline fake)")
-        prompt = fake.sent_messages()[0].variables["message"]["sensitive_string_value"]
+        prompt = fake.sent_messages()[0].prompt
         assert "Code before the selection:\n```python\n    return \n```" in prompt
         assert "def double" not in prompt and "print(double(2))" not in prompt  # contextLines=0
     finally:

@@ -264,7 +264,7 @@ async def test_a_5_mb_selection_is_cut_to_a_bounded_prompt(client, fake):
     doc = client.open("file:///w/big.py", big)
     end = client.range_of(doc.uri, 0, len(big))
     result = await client.ask(uri=doc.uri, range=end, prompt="summarise", mode="chat")
-    prompt = fake.sent_messages()[0].variables["message"]["sensitive_string_value"]
+    prompt = fake.sent_messages()[0].prompt
     assert result["text"] and len(prompt) < 40_000
     assert "more characters were left out" in prompt
 
@@ -327,7 +327,7 @@ async def test_generated_arguments_get_a_result_or_invalid_params(client, fake):
     assert (await client.ask(uri=doc.uri, prompt="alive?", mode="chat"))["text"]
 
 
-async def test_tcp_listens_on_loopback_by_default(unused_tcp_port):
+async def test_tcp_listens_on_loopback_by_default_and_serves_one_client(unused_tcp_port):
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -341,16 +341,37 @@ async def test_tcp_listens_on_loopback_by_default(unused_tcp_port):
     )
     try:
         line = b""
-        while b"Serving on" not in line:
+        while b"serving one client" not in line:
             line = await asyncio.wait_for(process.stderr.readline(), 10)
-        assert f"('127.0.0.1', {unused_tcp_port})".encode() in line
+        assert f"127.0.0.1:{unused_tcp_port}".encode() in line
         reader, writer = await asyncio.open_connection("127.0.0.1", unused_tcp_port)
         body = b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{}}}'
         writer.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
         await writer.drain()
         header = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
         assert header.startswith(b"Content-Length:")
+        second_reader, second = await asyncio.open_connection("127.0.0.1", unused_tcp_port)
+        refusal = await asyncio.wait_for(second_reader.read(), 10)
+        assert b"one client" in refusal  # and then closed
+        second.close()
         writer.close()
     finally:
         process.kill()
         await process.wait()
+
+
+async def test_tcp_beyond_loopback_needs_an_explicit_flag(unused_tcp_port):
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "metaai_ls",
+        "--tcp",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(unused_tcp_port),
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(process.communicate(), 20)
+    assert process.returncode == 2
+    assert b"--allow-remote" in err and b"your login" in err

@@ -1,10 +1,17 @@
-"""Meta AI through the user's meta.ai account: a re-implementation of g4f's
-``MetaAIAccount(MetaAI)`` provider on aiohttp. No LSP here."""
+"""Meta AI through the user's meta.ai account (the seed's ``MetaAIAccount(MetaAI)``
+interface, speaking today's gateway dialect or g4f's Abra dialect) and through the
+official Meta Model API (``MetaModelAPI``). No LSP here."""
 
-from .client import Conversation, MetaAI, MetaAIAccount, Result
+from .api import MetaModelAPI, api_key_from
+from .client import MetaAI, MetaAIAccount
+from .conversation import Conversation
 from .cookies import Cookies, forget_cookies, get_cookies, load_cookie_file
 from .errors import (
     AnswerCutOffError,
+    ApiKeyError,
+    BlockedError,
+    ClientChangedError,
+    ConfigError,
     ConnectionFailedError,
     CookieFileError,
     GeoBlockedError,
@@ -20,10 +27,14 @@ from .errors import (
 )
 from .identifiers import Identifiers, load_identifiers
 from .prompt import Message, Messages, format_prompt
-from .results import ImageResponse, Source, Sources
+from .results import ImageResponse, Result, Revision, Source, Sources
 
 __all__ = [
     "AnswerCutOffError",
+    "ApiKeyError",
+    "BlockedError",
+    "ClientChangedError",
+    "ConfigError",
     "ConnectionFailedError",
     "Conversation",
     "CookieFileError",
@@ -39,14 +50,17 @@ __all__ = [
     "MetaAIAccount",
     "MetaAIError",
     "MetaAITimeoutError",
+    "MetaModelAPI",
     "ProxyConfigError",
     "RateLimitedError",
     "ResponseErrorsError",
     "Result",
+    "Revision",
     "SomethingWentWrongError",
     "Source",
     "Sources",
     "UnexpectedResponseError",
+    "api_key_from",
     "forget_cookies",
     "format_prompt",
     "get_cookies",

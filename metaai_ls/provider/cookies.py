@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from .errors import CookieFileError, LoginRequiredError
+from .files import read_small_file, world_readable
 
 Cookies = dict[str, str]
 
@@ -20,7 +21,6 @@ logger = logging.getLogger(__name__)
 
 MAX_COOKIE_FILE_BYTES = 1 << 20
 BROWSER_CACHE_SECONDS = 300.0
-LOGIN_COOKIE = "abra_sess"
 
 _cache_lock = threading.Lock()
 _browser_cache: dict[str, tuple[float, Cookies]] = {}
@@ -63,19 +63,13 @@ def load_cookie_file(path: str, domain: str = ".meta.ai") -> Cookies:
 
 
 def _read_text(path: str) -> str:
-    try:
-        with open(path, "rb") as file:
-            data = file.read(MAX_COOKIE_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise CookieFileError(path, "does not exist") from None
-    except PermissionError:
-        raise CookieFileError(path, "cannot be read (permission denied)") from None
-    except IsADirectoryError:
-        raise CookieFileError(path, "is a directory") from None
-    except OSError as error:
-        raise CookieFileError(path, f"cannot be read ({error.strerror})") from None
-    if len(data) > MAX_COOKIE_FILE_BYTES:
-        raise CookieFileError(path, "is larger than 1 MiB, too large for a cookie file")
+    data = read_small_file(path, MAX_COOKIE_FILE_BYTES)
+    if world_readable(path):
+        logger.warning(
+            "the cookie file %s can be read by other users of this machine; "
+            "`chmod 600` it: it holds your meta.ai login",
+            path,
+        )
     if b"\0" in data:
         raise CookieFileError(path, "is binary, not text")
     try:

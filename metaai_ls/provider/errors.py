@@ -23,13 +23,23 @@ class MetaAIError(Exception):
         self.message = message
 
 
+CLIENT_CHANGED_HELP = (
+    "run `metaai-ls doctor`, then update metaai-ls or set METAAI_IDENTIFIERS "
+    "(see the README: when Meta changes its client)."
+)
+API_KEY_HELP = (
+    "Create a key at Meta's developer site and put it in MODEL_API_KEY (or METAAI_API_KEY), "
+    "or in a file named by the `apiKeyFile` setting or `--api-key-file`."
+)
+
+
 class LoginRequiredError(MetaAIError):
-    """No meta.ai login was found."""
+    """No meta.ai login (or API key) was found."""
 
     exit_code = 3
 
-    def __init__(self, detail: str = "No meta.ai login was found.") -> None:
-        super().__init__(f"{detail} {LOGIN_HELP}")
+    def __init__(self, detail: str = "No meta.ai login was found.", help: str = LOGIN_HELP) -> None:
+        super().__init__(f"{detail} {help}")
 
 
 class LoginExpiredError(LoginRequiredError):
@@ -39,6 +49,13 @@ class LoginExpiredError(LoginRequiredError):
         detail = "Meta AI did not accept your login"
         detail += f" (HTTP {status})." if status else "."
         super().__init__(detail + " Your meta.ai session has probably expired.")
+
+
+class ApiKeyError(LoginRequiredError):
+    """No API key for the Meta Model API, or one it refused."""
+
+    def __init__(self, detail: str = "No Meta Model API key was found.") -> None:
+        super().__init__(detail, API_KEY_HELP)
 
 
 class CookieFileError(MetaAIError):
@@ -67,9 +84,10 @@ class GeoBlockedError(MetaAIError):
 class RateLimitedError(MetaAIError):
     exit_code = 5
 
-    def __init__(self, retry_after: str | None = None) -> None:
+    def __init__(self, retry_after: str | None = None, who: str = "this account") -> None:
         wait = f"after {retry_after} seconds" if retry_after else "in a few minutes"
-        super().__init__(f"Meta AI is rate limiting this account (HTTP 429). Try again {wait}.")
+        super().__init__(f"Meta AI is rate limiting {who} (HTTP 429). Try again {wait}.")
+        self.retry_after = retry_after
 
 
 class SomethingWentWrongError(MetaAIError):
@@ -82,6 +100,33 @@ class SomethingWentWrongError(MetaAIError):
         )
 
 
+class BlockedError(MetaAIError):
+    exit_code = 6
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Meta AI's security system blocked this request. Open https://www.meta.ai in your "
+            "browser, check that you can chat there, then try again (re-export your cookies "
+            "if you use a cookie file)."
+        )
+
+
+class ClientChangedError(MetaAIError):
+    """Meta's web client changed: an identifier, field or page the provider relies on."""
+
+    exit_code = 6
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"Meta changed its web client ({detail}); {CLIENT_CHANGED_HELP}")
+        self.detail = detail
+
+
+class ConfigError(MetaAIError):
+    """A setting, argument or identifiers file that cannot be used."""
+
+    exit_code = 2
+
+
 class ResponseErrorsError(MetaAIError):
     """A line of the answer carried Meta AI's ``errors`` list."""
 
@@ -91,7 +136,7 @@ class ResponseErrorsError(MetaAIError):
         joined = "; ".join(m.rstrip(". ") for m in messages) or "no details"
         super().__init__(
             f"Meta AI reported an error: {joined}. Try again; if it keeps happening, "
-            "Meta may have changed its web client (see METAAI_IDENTIFIERS in the README)."
+            + CLIENT_CHANGED_HELP
         )
         self.errors = messages
 
@@ -104,7 +149,7 @@ class UnexpectedResponseError(MetaAIError):
     def __init__(self, what: str) -> None:
         super().__init__(
             f"Meta AI sent an unexpected answer ({what}). Try again; if it keeps happening, "
-            "Meta may have changed its web client (see METAAI_IDENTIFIERS in the README)."
+            + CLIENT_CHANGED_HELP
         )
 
 
@@ -127,7 +172,8 @@ class MetaAITimeoutError(MetaAIError):
     def __init__(self, seconds: float, phase: str) -> None:
         super().__init__(
             f"Meta AI did not answer within {seconds:g} seconds ({phase}). Check your "
-            "connection or proxy, or raise METAAI_READ_TIMEOUT / METAAI_CONNECT_TIMEOUT."
+            "connection or proxy, or raise METAAI_READ_TIMEOUT / METAAI_CONNECT_TIMEOUT "
+            "(METAAI_FIRST_TEXT_TIMEOUT for a slow first answer)."
         )
 
 
@@ -137,7 +183,7 @@ class ConnectionFailedError(MetaAIError):
     def __init__(self, host: str, reason: str) -> None:
         super().__init__(
             f"Could not reach Meta AI at {host} ({reason}). Check your network, the "
-            "`proxy` setting and METAAI_URL."
+            "`proxy` setting and METAAI_URL / METAAI_GATEWAY_URL / METAAI_API_URL."
         )
 
 
@@ -149,3 +195,19 @@ class ProxyConfigError(MetaAIError):
             f"The proxy setting {problem}. Give a URL such as http://127.0.0.1:3128 "
             "(socks5:// needs `pip install aiohttp-socks`)."
         )
+
+
+def error_from_text(message: str) -> MetaAIError:
+    """The typed error for an error text from Meta (the protocol page's table)."""
+    lowered = message.lower()
+    if "authentication required" in lowered or "login is required" in lowered:
+        return LoginExpiredError()
+    if any(w in lowered for w in ("rate limit", "limit exceeded", "too many requests")):
+        return RateLimitedError()
+    if "blocked by our security system" in lowered:
+        return BlockedError()
+    if "abrageoblockederror" in lowered:
+        return GeoBlockedError()
+    if any(w in lowered for w in ("unknown type", "persistedquerynotfound", "doc_id")):
+        return ClientChangedError(f"Meta AI answered: {message[:200]}")
+    return ResponseErrorsError([message])

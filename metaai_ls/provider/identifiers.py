@@ -1,60 +1,158 @@
-"""Every identifier of Meta AI's web build, in one place.
+"""Every volatile value of Meta AI's clients, as data.
 
-Meta changes `doc_id`s when it ships a new web client; override them without a release
-through a JSON file named by ``METAAI_IDENTIFIERS`` (same keys as below) or the
-``identifiers`` argument of the provider.
+The defaults live in ``identifiers.json`` beside this module. Meta changes doc_ids, field
+numbers and mode names when it ships a new web client: override any of them without a
+release through a JSON file named by ``METAAI_IDENTIFIERS`` or the ``identifiers``
+argument of the providers. Objects merge key by key; an unknown key is an error that
+names it, so that a typo never passes silently.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import copy
+import functools
 import json
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+from .errors import ConfigError
 
 DEFAULT_URL = "https://www.meta.ai"
 DEFAULT_GRAPH_URL = "https://graph.meta.ai"
+DEFAULT_GATEWAY_URL = "wss://gateway.meta.ai/ws/clippy"
+DEFAULT_API_URL = "https://api.meta.ai/v1"
+PROTOCOLS = ("auto", "gateway", "abra")
+
+# Objects whose keys are themselves data: an override may add keys there.
+OPEN_OBJECTS = {"models", "model_aliases", "gateway.query", "gateway.open_payload"}
 
 
-@dataclasses.dataclass(frozen=True)
+@functools.cache
+def _defaults() -> dict[str, Any]:
+    text = (Path(__file__).with_name("identifiers.json")).read_text(encoding="utf-8")
+    data = json.loads(text)
+    data.pop("_comment", None)
+    return data
+
+
 class Identifiers:
-    send_message_doc_id: str = "7783822248314888"
-    send_message_name: str = "useAbraSendMessageMutation"
-    accept_tos_doc_id: str = "7604648749596940"
-    accept_tos_name: str = "useAbraAcceptTOSForTempUserMutation"
-    sources_doc_id: str = "6946734308765963"
-    sources_name: str = "AbraSearchPluginDialogQuery"
-    asbd_id: str = "129477"
-    login_cookie: str = "abra_sess"
-    entrypoint: str = "ABRA__CHAT__TEXT"
-    temp_user_birthday: str = "1999-01-01"
-    web_graphql_path: str = "/api/graphql/"
-    graph_graphql_path: str = "/graphql?locale=user"
+    """The merged identifiers; sections read as ``ids["gateway"]["app_id"]``."""
 
-    def replace(self, overrides: Mapping[str, Any]) -> Identifiers:
-        known = {field.name for field in dataclasses.fields(self)}
-        unknown = set(overrides) - known
-        if unknown:
-            raise ValueError(f"unknown Meta AI identifiers: {', '.join(sorted(unknown))}")
-        return dataclasses.replace(self, **{k: str(v) for k, v in overrides.items()})
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def login_cookie(self, dialect: str) -> str:
+        return self.data["login_cookies"][dialect]
+
+    def model(self, name: str | None) -> tuple[str, dict[str, Any]]:
+        """The account model's name and its mode values; unknown names are an error."""
+        models = self.data["models"]
+        key = self.data["model_aliases"].get(name or "", name or "")
+        if key not in models:
+            valid = ", ".join(sorted(models))
+            raise ConfigError(
+                f"Unknown Meta AI model {name!r}: the account offers {valid}. "
+                "Set `model` (or --model) to one of them."
+            )
+        return key, models[key]
+
+
+def merge(base: dict[str, Any], overrides: Mapping[str, Any], where: str = "") -> list[str]:
+    """Merge ``overrides`` into ``base`` in place; returns the unknown or mistyped keys."""
+    problems: list[str] = []
+    for key, value in overrides.items():
+        path = f"{where}.{key}" if where else key
+        if key not in base:
+            if where in OPEN_OBJECTS:
+                base[key] = value
+            else:
+                problems.append(f"{path} (unknown)")
+            continue
+        current = base[key]
+        if isinstance(current, dict):
+            if not isinstance(value, Mapping):
+                problems.append(f"{path} (must be an object)")
+            else:
+                problems += merge(current, value, path)
+        elif not _same_kind(current, value):
+            problems.append(f"{path} (must be {type(current).__name__})")
+        else:
+            base[key] = value
+    return problems
+
+
+def _same_kind(default: Any, value: Any) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, int | float):
+        return isinstance(value, int | float)
+    return isinstance(value, type(default))
 
 
 def load_identifiers(overrides: Mapping[str, Any] | None = None) -> Identifiers:
     """The defaults, then ``METAAI_IDENTIFIERS`` (a JSON file), then ``overrides``."""
-    identifiers = Identifiers()
+    data = copy.deepcopy(_defaults())
     if path := os.environ.get("METAAI_IDENTIFIERS"):
-        with open(path, encoding="utf-8") as file:
-            identifiers = identifiers.replace(json.load(file))
+        _apply(data, _read_file(path), f"METAAI_IDENTIFIERS ({path})")
     if overrides:
-        identifiers = identifiers.replace(overrides)
-    return identifiers
+        _apply(data, overrides, "the identifiers given")
+    return Identifiers(data)
+
+
+def _apply(data: dict[str, Any], overrides: Any, source: str) -> None:
+    if not isinstance(overrides, Mapping):
+        raise ConfigError(f"{source} must hold a JSON object.")
+    if problems := merge(data, overrides):
+        raise ConfigError(
+            f"{source} has keys metaai-ls cannot use: {', '.join(problems)}. "
+            "See metaai_ls/provider/identifiers.json for the names."
+        )
+
+
+def _read_file(path: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return json.loads(file.read(1 << 20))
+    except OSError as error:
+        raise ConfigError(
+            f"METAAI_IDENTIFIERS ({path}) cannot be read: {error.strerror}."
+        ) from None
+    except ValueError as error:
+        raise ConfigError(f"METAAI_IDENTIFIERS ({path}) is not valid JSON: {error}.") from None
+
+
+def _env_url(name: str, default: str) -> str:
+    return (os.environ.get(name) or default).rstrip("/")
 
 
 def web_url() -> str:
     """The web host, read at call time so tests and mirrors can point elsewhere."""
-    return os.environ.get("METAAI_URL", DEFAULT_URL).rstrip("/")
+    return _env_url("METAAI_URL", DEFAULT_URL)
 
 
 def graph_url() -> str:
-    return os.environ.get("METAAI_GRAPH_URL", DEFAULT_GRAPH_URL).rstrip("/")
+    return _env_url("METAAI_GRAPH_URL", DEFAULT_GRAPH_URL)
+
+
+def gateway_url() -> str:
+    return _env_url("METAAI_GATEWAY_URL", DEFAULT_GATEWAY_URL)
+
+
+def api_url() -> str:
+    return _env_url("METAAI_API_URL", DEFAULT_API_URL)
+
+
+def protocol(value: str | None = None) -> str:
+    chosen = (value or os.environ.get("METAAI_PROTOCOL") or "auto").lower()
+    if chosen not in PROTOCOLS:
+        raise ConfigError(
+            f"Unknown protocol {chosen!r}: METAAI_PROTOCOL (or `protocol`) must be "
+            + ", ".join(PROTOCOLS)
+            + "."
+        )
+    return chosen

@@ -32,3 +32,19 @@ class ImageResponse:
     def __str__(self) -> str:
         alt = self.prompt.replace("]", ")").replace("[", "(").replace("\n", " ")
         return "\n\n" + "\n".join(f"![{alt}]({url})" for url in self.urls)
+
+
+@dataclasses.dataclass(frozen=True)
+class Revision:
+    """Meta AI's final answer where it disagrees with the text streamed before it.
+
+    The final answer is authoritative: a consumer replaces what it showed with ``text``.
+    """
+
+    text: str
+
+    def __str__(self) -> str:
+        return f"\n\n---\n*Meta AI revised its answer; the final version:*\n\n{self.text}"
+
+
+Result = str | ImageResponse | Sources | Revision

@@ -17,6 +17,7 @@ from typing import Any
 
 from .errors import ResponseErrorsError, SomethingWentWrongError
 from .results import ImageResponse
+from .transport import ERROR_PAGE_MARK
 
 try:
     from orjson import loads as _loads
@@ -27,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 DONE = "OVERALL_DONE"
 WRITING_STATES = ("STREAMING", DONE)
-ERROR_PAGE = b"<h1>Something Went Wrong</h1>"
+ERROR_PAGE = ERROR_PAGE_MARK.encode()
 SNIPPET_KEY = re.compile(rb'"snippet"\s*:\s*"')
 BACKSLASH = 0x5C
 

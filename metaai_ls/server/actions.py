@@ -12,6 +12,7 @@ from .settings import Mode, Settings
 
 ASK_COMMAND = "metaai.ask"
 CANCEL_COMMAND = "metaai.cancel"
+DOCTOR_COMMAND = "metaai.doctor"
 TITLE_PREFIX = "Meta AI: "
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
+from . import backend
 from .arguments import AskRequest, invalid
 from .progress import Progress
 from .prompts import AskContext, build_messages
@@ -167,22 +168,18 @@ class Ask:
         return {"text": self.answer, **outcome}
 
     async def _consume(self) -> None:
-        from metaai_ls.provider import MetaAIAccount
+        from metaai_ls.provider import Revision
 
-        cookies = await self.ls.account_cookies()
-        settings = self.ls.settings
-        generator = MetaAIAccount.create_async_generator(
-            model=settings.model,
-            messages=self.messages,
-            proxy=settings.proxy,
-            cookies=cookies,
-            url=settings.url,
-            graph_url=settings.graph_url,
-            conversation=self.ls.conversation_for(self.uri, self.request.new_conversation),
-        )
-        async with contextlib.aclosing(generator) as chunks:
-            async for chunk in chunks:
-                self._parts.append(str(chunk))
+        conversation = self.ls.conversation_for(self.uri, self.request.new_conversation)
+        stream = backend.answer(self.ls.settings, self.messages, conversation)
+        async with contextlib.aclosing(stream) as results:
+            async for result in results:
+                if isinstance(result, Revision):
+                    # The final answer is authoritative: the document ends with it.
+                    self.ls.log(types.MessageType.Info, "Meta AI revised its streamed answer")
+                    self._parts[:] = [result.text]
+                else:
+                    self._parts.append(str(result))
                 self.changed.set()
 
     async def _pump(self) -> None:

@@ -7,7 +7,8 @@ from typing import Any
 
 from lsprotocol import types
 
-from .actions import ASK_COMMAND, CANCEL_COMMAND, code_actions
+from . import backend
+from .actions import ASK_COMMAND, CANCEL_COMMAND, DOCTOR_COMMAND, code_actions
 from .arguments import parse_ask_arguments
 from .ask import run_ask
 from .server import MetaAILanguageServer
@@ -33,6 +34,7 @@ def create_server() -> MetaAILanguageServer:
     server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)(progress_cancelled)
     server.command(ASK_COMMAND)(ask)
     server.command(CANCEL_COMMAND)(cancel)
+    server.command(DOCTOR_COMMAND)(doctor)
     return server
 
 
@@ -44,6 +46,7 @@ def initialize(ls: MetaAILanguageServer, params: types.InitializeParams) -> None
 def initialized(ls: MetaAILanguageServer, params: types.InitializedParams) -> None:
     if ls.supports_configuration:
         ls.spawn(ls.pull_configuration(), "reading the metaai configuration")
+    ls.spawn(ls.preload(), "preloading the provider")
 
 
 def did_change_configuration(
@@ -64,8 +67,10 @@ def did_change(ls: MetaAILanguageServer, params: types.DidChangeTextDocumentPara
 
 
 def did_close(ls: MetaAILanguageServer, params: types.DidCloseTextDocumentParams) -> None:
-    for running in ls.asks.on_uri(params.text_document.uri):
+    uri = params.text_document.uri
+    for running in ls.asks.on_uri(uri):
         running.closed()
+    ls.forget_document(uri)
 
 
 def code_action(
@@ -94,3 +99,9 @@ def cancel(ls: MetaAILanguageServer, *arguments: Any) -> dict[str, int]:
     uri = arguments[0].get("uri") if arguments and isinstance(arguments[0], dict) else None
     count = ls.asks.cancel_where(lambda a: uri is None or a.uri == uri, "metaai.cancel")
     return {"cancelled": count}
+
+
+async def doctor(ls: MetaAILanguageServer, *arguments: Any) -> dict[str, Any]:
+    """The setup checked step by step (`metaai-ls doctor`); {"send": true} also asks."""
+    send = bool(arguments and isinstance(arguments[0], dict) and arguments[0].get("send") is True)
+    return await backend.doctor(ls.settings, send)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -17,11 +16,13 @@ from metaai_ls import __version__
 from .settings import Settings, parse_settings, section_of
 
 if TYPE_CHECKING:
-    from metaai_ls.provider import Conversation, Cookies
+    from metaai_ls.provider import Conversation
 
     from .ask import Ask
 
 logger = logging.getLogger(__name__)
+
+PRELOAD_DELAY = 0.2  # seconds after `initialized`: start-up itself never waits for it
 
 
 class MetaAIProtocol(LanguageServerProtocol):
@@ -63,7 +64,7 @@ class MetaAILanguageServer(LanguageServer):
         self.settings = Settings()
         self.initialization_options: dict[str, Any] = {}
         self.asks = Asks()
-        self.conversations: dict[str, Conversation] = {}
+        self.conversations: dict[tuple[str, str], Conversation] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- what handlers use
@@ -102,21 +103,24 @@ class MetaAILanguageServer(LanguageServer):
             self.log(types.MessageType.Error, f"{task.get_name()} failed: {error!r}")
 
     def conversation_for(self, uri: str, new: bool) -> Conversation:
-        """The Meta AI conversation of a document, so follow-ups continue it."""
+        """The Meta AI conversation of a document (per backend), so follow-ups continue it."""
         from metaai_ls.provider import Conversation
 
-        if new or uri not in self.conversations:
-            self.conversations[uri] = Conversation()
-        return self.conversations[uri]
+        key = (uri, self.settings.backend)
+        if new or key not in self.conversations:
+            self.conversations[key] = Conversation()
+        return self.conversations[key]
 
-    async def account_cookies(self) -> Cookies | None:
-        """The `cookiesFile` setting's cookies; None lets the provider find them."""
-        if not self.settings.cookies_file:
-            return None
-        from metaai_ls.provider import load_cookie_file
+    def forget_document(self, uri: str) -> None:
+        for key in [k for k in self.conversations if k[0] == uri]:
+            del self.conversations[key]
 
-        path = os.path.expanduser(self.settings.cookies_file)
-        return await asyncio.to_thread(load_cookie_file, path)
+    async def preload(self) -> None:
+        """Import the provider once the editor is idle, so the first ask starts at once."""
+        from .backend import import_heavy_modules
+
+        await asyncio.sleep(PRELOAD_DELAY)
+        await asyncio.to_thread(import_heavy_modules)
 
     # -- configuration
 

@@ -14,6 +14,8 @@ import cattrs
 
 Mode = Literal["replace", "insert", "chat"]
 MODES: tuple[str, ...] = ("replace", "insert", "chat")
+Backend = Literal["account", "api"]
+Protocol = Literal["auto", "gateway", "abra"]
 
 
 @attrs.frozen
@@ -33,7 +35,12 @@ class Settings:
     proxy: str | None = None
     url: str | None = None
     graph_url: str | None = None
-    model: str = "default"
+    gateway_url: str | None = None
+    protocol: Protocol | None = None  # None: METAAI_PROTOCOL, then auto
+    backend: Backend = "account"
+    api_url: str | None = None
+    api_key_file: str | None = None
+    model: str | None = None  # None: the backend's default (fast; muse-spark-1.3)
     context_lines: int = attrs.field(default=20)
     actions: tuple[UserAction, ...] = ()
 
@@ -51,6 +58,11 @@ NAMES = {
     "proxy": "proxy",
     "url": "url",
     "graphUrl": "graph_url",
+    "gatewayUrl": "gateway_url",
+    "protocol": "protocol",
+    "backend": "backend",
+    "apiUrl": "api_url",
+    "apiKeyFile": "api_key_file",
     "model": "model",
     "contextLines": "context_lines",
     "actions": "actions",
@@ -103,7 +115,7 @@ def parse_settings(raw: Mapping[str, Any]) -> tuple[Settings, list[str]]:
             candidate = _converter.structure(value, field.type)
             attrs.evolve(defaults, **{name: candidate})  # runs the validators
             values[name] = candidate
-        except (TypeError, ValueError, cattrs.BaseValidationError) as error:
+        except (TypeError, ValueError, cattrs.errors.CattrsError) as error:
             default = getattr(defaults, name)
             warnings.append(f"metaai.{key} {_reason(error)}; using the default ({default!r}).")
     return Settings(**values), warnings
@@ -120,7 +132,7 @@ def _parse_actions(value: Any, warnings: list[str]) -> tuple[UserAction, ...]:
             if action.mode not in MODES:
                 raise ValueError(f"mode must be one of {', '.join(MODES)}")
             actions.append(action)
-        except (TypeError, ValueError, cattrs.BaseValidationError) as error:
+        except (TypeError, ValueError, cattrs.errors.CattrsError) as error:
             warnings.append(f"metaai.actions[{index}] {_reason(error)}; it was skipped.")
     return tuple(actions)
 
@@ -129,4 +141,7 @@ def _reason(error: BaseException) -> str:
     if isinstance(error, cattrs.BaseValidationError):
         messages = cattrs.transform_error(error)
         return "is invalid: " + "; ".join(messages)
+    if isinstance(error, cattrs.errors.CattrsError) and " not in literal " in str(error):
+        choices = str(error).split("Literal[", 1)[-1].rstrip("]")
+        return f"must be one of {choices}"
     return str(error) if str(error).startswith("must") else f"is invalid: {error}"

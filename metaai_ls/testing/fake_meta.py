@@ -1,4 +1,6 @@
-"""A local Meta AI that speaks the web protocol over a real socket (aiohttp.web).
+"""A local Meta AI that speaks the real protocols over a real socket (aiohttp.web): the
+gateway dialect (default), the Abra dialect (``dialect="abra"``) and the Meta Model API
+(``/v1``), all on one port.
 
 Scenarios choose how an answer goes wrong. A scenario applies to every request
 (``fake.scenario = "geo"`` or ``POST /__fake__/config``) or to one prompt (a
@@ -21,27 +23,42 @@ from typing import Any
 
 from aiohttp import web
 
+from . import fake_api, fake_gateway
+
 LSD = "fake-lsd-token"
 DTSG = "fake-dtsg-token"
 ACCESS_TOKEN = "fake-temp-user-token"
 VISITOR_COOKIES = {"_js_datr": "fake-js-datr", "abra_csrf": "fake-csrf", "datr": "fake-datr"}
+DIALECTS = ("gateway", "abra")
 
 SCENARIOS = {
     "ok": "a complete answer",
-    "sources": "a complete answer, then two sources",
+    "sources": "a complete answer, then sources (Abra) or a search-results link (gateway)",
     "image": "a complete answer with a generated image",
     "error_page": "Meta's 'Something Went Wrong' page",
-    "errors_line": "a few lines of answer, then a line with an `errors` list",
-    "unauthorized": "HTTP 401 on the message",
-    "forbidden": "HTTP 403 on the message",
-    "rate_limited": "HTTP 429 with Retry-After",
+    "errors_line": "a few lines of answer, then an `errors` list",
+    "unauthorized": "HTTP 401 (a gateway turn: close code 4001)",
+    "forbidden": "HTTP 403 (a gateway turn: close code 4003)",
+    "rate_limited": "HTTP 429 with Retry-After (a gateway turn: a rate-limit error)",
     "geo": "a home page saying AbraGeoBlockedError",
-    "garbage": "blank, non-JSON and non-object lines mixed into a complete answer",
-    "cut": "the stream ends before OVERALL_DONE",
+    "garbage": "blank, non-JSON and unknown frames or lines mixed into a complete answer",
+    "cut": "the stream ends before the answer is complete",
     "reset": "the connection is dropped mid-stream",
-    "slow_first_byte": "the first byte comes after `slow_seconds`",
-    "hang": "headers, then nothing until the client gives up",
-    "slow": "a complete answer, one line every `slow_interval` seconds",
+    "slow_first_byte": "the first byte of the answer comes after `slow_seconds`",
+    "hang": "nothing after the request was taken, until the client gives up",
+    "slow": "a complete answer, one piece every `slow_interval` seconds",
+    "expired": "gateway: a home page without an access token (the login expired)",
+    "challenge": "gateway: the home page answers 403 with the challenge page first",
+    "challenge_stays": "gateway: the challenge page comes back after it was solved",
+    "rejected": "gateway: the first turn ends with no text (a rejected token); later ones work",
+    "rejected_always": "gateway: every turn ends with no text",
+    "no_ack": "gateway: the open frame is never acknowledged",
+    "out_of_order": "gateway: answer events arrive out of `seq` order",
+    "thinking": "gateway: a reasoning section before the answer",
+    "revised": "gateway: the final answer differs from the streamed text",
+    "client_changed": "gateway: GraphQL answers `Unknown type` (Meta changed its client)",
+    "blocked": "gateway: an error event 'blocked by our security system'",
+    "bad_key": "API: every key is refused (HTTP 401)",
 }
 MARKER = re.compile(r"\[\[fake:([a-z_]+)\]\]")
 ERROR_PAGE = "<html><body><h1>Something Went Wrong</h1><p>Please try again.</p></body></html>"
@@ -61,14 +78,28 @@ class RecordedRequest:
     headers: dict[str, str]
     cookies: dict[str, str]
     form: dict[str, str]
+    query: dict[str, str] = dataclasses.field(default_factory=dict)
+    json: Any = None
 
     @property
     def variables(self) -> dict[str, Any]:
+        if isinstance(self.json, dict):
+            return self.json.get("variables") or {}
         return json.loads(self.form.get("variables") or "{}")
 
     @property
     def friendly_name(self) -> str | None:
         return self.form.get("fb_api_req_friendly_name")
+
+
+@dataclasses.dataclass
+class SentMessage:
+    """One prompt as Meta AI received it, whatever the door."""
+
+    dialect: str  # "gateway", "abra" or "api"
+    prompt: str
+    conversation_id: str | None
+    fields: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -87,21 +118,34 @@ class FakeMetaAI:
     def __init__(
         self,
         *,
+        dialect: str = "gateway",
         chunk_size: int = 6,
         interval: float = 0.0,
         slow_interval: float = 0.05,
         slow_seconds: float = 0.3,
+        debounce: float = 0.0,
         send_doc_id: str = "7783822248314888",
     ) -> None:
+        if dialect not in DIALECTS:
+            raise ValueError(f"dialect must be one of {DIALECTS}")
+        self.dialect = dialect
         self.scenario = "ok"
         self.answers: collections.deque[FakeAnswer] = collections.deque()
         self.chunk_size = chunk_size
         self.interval = interval
         self.slow_interval = slow_interval
         self.slow_seconds = slow_seconds
+        self.debounce = debounce  # the gateway ignores data sent this soon after opening
         self.send_doc_id = send_doc_id
+        self.token_lifetime = 300.0
+        self.api_key = "fake-api-key"
+        self.api_models = ["muse-spark-1.1", "muse-spark-1.2", "muse-spark-1.3", "muse-ember-1.0"]
         self.requests: list[RecordedRequest] = []
+        self.messages: list[SentMessage] = []
         self.streams: list[StreamRecord] = []
+        self.tokens: dict[str, float] = {}  # access token -> when issued
+        self.rejected_turns = 0
+        self.sockets = 0
         self.stream_changed = asyncio.Condition()
         self.url = ""
         self._runner: web.AppRunner | None = None
@@ -118,6 +162,23 @@ class FakeMetaAI:
         self.url = f"http://{bound[0]}:{bound[1]}"
         return self.url
 
+    @property
+    def gateway_url(self) -> str:
+        return self.url.replace("http://", "ws://", 1) + "/ws/clippy"
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "/v1"
+
+    def environment(self) -> dict[str, str]:
+        """The documented variables that point every door at this fake."""
+        return {
+            "METAAI_URL": self.url,
+            "METAAI_GRAPH_URL": self.url,
+            "METAAI_GATEWAY_URL": self.gateway_url,
+            "METAAI_API_URL": self.api_url,
+        }
+
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
@@ -132,8 +193,8 @@ class FakeMetaAI:
 
     # -- what tests look at
 
-    def sent_messages(self) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.friendly_name == "useAbraSendMessageMutation"]
+    def sent_messages(self) -> list[SentMessage]:
+        return list(self.messages)
 
     async def wait_for_stream(self, predicate, timeout: float = 5.0) -> StreamRecord:
         """Wait until some stream satisfies ``predicate``."""
@@ -148,20 +209,30 @@ class FakeMetaAI:
 
         return await asyncio.wait_for(found(), timeout)
 
-    # -- the app
+    # -- shared by the doors
 
-    def _make_app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/", self._home)
-        app.router.add_post("/api/graphql/", self._graphql)
-        app.router.add_post("/graphql", self._graphql)
-        app.router.add_post("/__fake__/config", self._configure)
-        app.router.add_get("/__fake__/requests", self._list_requests)
-        app.router.add_get("/__fake__/streams", self._list_streams)
-        return app
+    def choose(self, prompt: str) -> tuple[FakeAnswer, str]:
+        """The answer to give and how it goes wrong."""
+        answer = self.answers.popleft() if self.answers else FakeAnswer(_echo(prompt))
+        marker = MARKER.search(prompt)
+        return answer, marker.group(1) if marker else answer.scenario or self.scenario
 
-    async def _record(self, request: web.Request) -> RecordedRequest:
-        form = {k: str(v) for k, v in (await request.post()).items()}
+    async def add_stream(self, record: StreamRecord) -> None:
+        self.streams.append(record)
+        await self.notify()
+
+    async def notify(self) -> None:
+        async with self.stream_changed:
+            self.stream_changed.notify_all()
+
+    async def record(self, request: web.Request) -> RecordedRequest:
+        body: Any = None
+        form: dict[str, str] = {}
+        if request.content_type == "application/json":
+            with contextlib.suppress(ValueError):
+                body = await request.json()
+        elif request.method == "POST":
+            form = {k: str(v) for k, v in (await request.post()).items()}
         recorded = RecordedRequest(
             request.method,
             request.path,
@@ -169,16 +240,42 @@ class FakeMetaAI:
             dict(request.headers),
             dict(request.cookies),
             form,
+            dict(request.query),
+            body,
         )
         self.requests.append(recorded)
         return recorded
 
+    async def pace(self, scenario: str) -> None:
+        interval = self.slow_interval if scenario == "slow" else self.interval
+        if interval:
+            await asyncio.sleep(interval)
+
+    # -- the app
+
+    def _make_app(self) -> web.Application:
+        app = web.Application(client_max_size=64 << 20)
+        app.router.add_get("/", self._home)
+        app.router.add_post("/api/graphql/", self._abra_graphql)
+        app.router.add_post("/graphql", self._abra_graphql)
+        app.router.add_post("/api/graphql", self._gateway_graphql)
+        app.router.add_post(r"/__rd_verify_{token}", self._verify)
+        app.router.add_get("/ws/clippy", self._socket)
+        app.router.add_post("/v1/chat/completions", self._api_chat)
+        app.router.add_get("/v1/models", self._api_models)
+        app.router.add_post("/__fake__/config", self._configure)
+        app.router.add_get("/__fake__/requests", self._list_requests)
+        app.router.add_get("/__fake__/streams", self._list_streams)
+        return app
+
     async def _home(self, request: web.Request) -> web.Response:
-        await self._record(request)
+        recorded = await self.record(request)
         if self.scenario == "geo":
-            return web.Response(
-                text=_page('{"error":"AbraGeoBlockedError"}'), content_type="text/html"
-            )
+            return _html(_page('{"error":"AbraGeoBlockedError"}'))
+        if self.scenario == "error_page":
+            return _html(ERROR_PAGE, 500)
+        if self.dialect == "gateway":
+            return fake_gateway.home(self, recorded)
         visitor = "".join(
             f'"{name}":{{"value":"{value}","expires":1}},'
             for name, value in VISITOR_COOKIES.items()
@@ -188,10 +285,28 @@ class FakeMetaAI:
             f'["DTSGInitialData",[],{{"token":"{DTSG}"}},2]'
             f"{{{visitor[:-1]}}}"
         )
-        return web.Response(text=_page(body), content_type="text/html")
+        return _html(_page(body))
 
-    async def _graphql(self, request: web.Request) -> web.StreamResponse:
-        recorded = await self._record(request)
+    async def _verify(self, request: web.Request) -> web.Response:
+        await self.record(request)
+        return fake_gateway.verify(self, request)
+
+    async def _gateway_graphql(self, request: web.Request) -> web.Response:
+        return fake_gateway.graphql(self, await self.record(request))
+
+    async def _socket(self, request: web.Request) -> web.StreamResponse:
+        return await fake_gateway.socket(self, request, await self.record(request))
+
+    async def _api_chat(self, request: web.Request) -> web.StreamResponse:
+        return await fake_api.chat(self, request, await self.record(request))
+
+    async def _api_models(self, request: web.Request) -> web.Response:
+        return fake_api.models(self, await self.record(request))
+
+    # -- the Abra dialect
+
+    async def _abra_graphql(self, request: web.Request) -> web.StreamResponse:
+        recorded = await self.record(request)
         name = recorded.friendly_name
         if name == "useAbraAcceptTOSForTempUserMutation":
             return self._accept_tos(recorded)
@@ -203,7 +318,7 @@ class FakeMetaAI:
 
     def _accept_tos(self, recorded: RecordedRequest) -> web.Response:
         if recorded.form.get("lsd") != LSD:
-            return web.Response(status=400, text=ERROR_PAGE, content_type="text/html")
+            return _html(ERROR_PAGE, 400)
         auth = {"access_token": ACCESS_TOKEN, "user": {"id": "1"}}
         data = {"xab_abra_accept_terms_of_service": {"new_temp_user_auth": auth}}
         return web.json_response({"data": data})
@@ -240,25 +355,24 @@ class FakeMetaAI:
     ) -> web.StreamResponse:
         if (refusal := self._refusal(recorded)) is not None:
             return refusal
-        prompt = recorded.variables.get("message", {}).get("sensitive_string_value", "")
-        answer = self.answers.popleft() if self.answers else FakeAnswer(_echo(prompt))
-        marker = MARKER.search(prompt)
-        scenario = marker.group(1) if marker else answer.scenario or self.scenario
+        variables = recorded.variables
+        prompt = variables.get("message", {}).get("sensitive_string_value", "")
+        conversation_id = variables.get("externalConversationId", "")
+        self.messages.append(SentMessage("abra", prompt, conversation_id, variables))
+        answer, scenario = self.choose(prompt)
         if scenario in ("unauthorized", "forbidden"):
             return web.Response(status=401 if scenario == "unauthorized" else 403, text="Denied")
         if scenario == "rate_limited":
             return web.Response(status=429, text="Too Many Requests", headers={"Retry-After": "30"})
         if scenario == "error_page":
-            return web.Response(text=ERROR_PAGE, content_type="text/html")
-        record = StreamRecord(
-            recorded.variables.get("externalConversationId", ""), scenario, time.monotonic()
-        )
-        await self._add_stream(record)
+            return _html(ERROR_PAGE)
+        record = StreamRecord(conversation_id, scenario, time.monotonic())
+        await self.add_stream(record)
         try:
             return await self._stream(request, answer.text, scenario, record)
         except (asyncio.CancelledError, ConnectionResetError):
             record.client_gone_at = time.monotonic()
-            await self._notify()
+            await self.notify()
             raise
 
     async def _stream(
@@ -270,9 +384,8 @@ class FakeMetaAI:
         await response.prepare(request)
         if scenario == "hang":
             await asyncio.sleep(3600)
-        interval = self.slow_interval if scenario == "slow" else self.interval
         message_id = str(uuid.uuid4())
-        snippets = _cumulative(text, self.chunk_size)
+        snippets = cumulative(text, self.chunk_size)
         if scenario in ("cut", "errors_line", "reset"):
             snippets = snippets[: max(1, len(snippets) // 2)]
         for snippet in snippets:
@@ -282,8 +395,7 @@ class FakeMetaAI:
             if record.first_line_at is None:
                 record.first_line_at = time.monotonic()
             await _write_split(response, line)
-            if interval:
-                await asyncio.sleep(interval)
+            await self.pace(scenario)
         if scenario == "errors_line":
             errors = {"errors": [{"message": "A server error field_exception occured."}]}
             await response.write(json.dumps(errors).encode() + b"\n")
@@ -295,16 +407,10 @@ class FakeMetaAI:
             await response.write(final)
         await response.write_eof()
         record.finished = True
-        await self._notify()
+        await self.notify()
         return response
 
-    async def _add_stream(self, record: StreamRecord) -> None:
-        self.streams.append(record)
-        await self._notify()
-
-    async def _notify(self) -> None:
-        async with self.stream_changed:
-            self.stream_changed.notify_all()
+    # -- control
 
     async def _configure(self, request: web.Request) -> web.Response:
         config = await request.json()
@@ -312,23 +418,42 @@ class FakeMetaAI:
             if config["scenario"] not in SCENARIOS:
                 return web.json_response({"error": "unknown scenario"}, status=400)
             self.scenario = config["scenario"]
+        if "dialect" in config:
+            if config["dialect"] not in DIALECTS:
+                return web.json_response({"error": "unknown dialect"}, status=400)
+            self.dialect = config["dialect"]
         if config.get("reset"):
             self.answers.clear()
             self.requests.clear()
+            self.messages.clear()
             self.streams.clear()
         for text in config.get("answers", []):
             self.answers.append(FakeAnswer(text))
-        for name in ("interval", "chunk_size", "slow_interval", "slow_seconds"):
+        for name in ("interval", "chunk_size", "slow_interval", "slow_seconds", "debounce"):
             if name in config:
                 setattr(self, name, config[name])
-        return web.json_response({"scenario": self.scenario, "queued": len(self.answers)})
+        return web.json_response(
+            {"scenario": self.scenario, "dialect": self.dialect, "queued": len(self.answers)}
+        )
 
     async def _list_requests(self, request: web.Request) -> web.Response:
-        return web.json_response([dataclasses.asdict(r) for r in self.requests])
+        hidden = ("cookie", "authorization")
+        listed = []
+        for r in self.requests:
+            item = dataclasses.asdict(r)
+            item["headers"] = {k: v for k, v in r.headers.items() if k.lower() not in hidden}
+            item["cookies"] = sorted(r.cookies)  # names only
+            item["query"] = {k: v for k, v in r.query.items() if k.lower() not in hidden}
+            listed.append(item)
+        return web.json_response(listed)
 
     async def _list_streams(self, request: web.Request) -> web.Response:
         """How each answer went; times are `time.monotonic()`, comparable across processes."""
         return web.json_response([dataclasses.asdict(s) for s in self.streams])
+
+
+def _html(text: str, status: int = 200) -> web.Response:
+    return web.Response(text=text, status=status, content_type="text/html")
 
 
 def _page(body: str) -> str:
@@ -341,9 +466,14 @@ def _echo(prompt: str) -> str:
     return f"Meta AI (offline fake) read {len(prompt)} characters, beginning: {first}"
 
 
-def _cumulative(text: str, size: int) -> list[str]:
+def cumulative(text: str, size: int) -> list[str]:
     """The snippets Meta AI would send: the answer so far, a few characters longer each time."""
     return [text[:end] for end in range(size, len(text), size)] + [text] if text else []
+
+
+def pieces(text: str, size: int) -> list[str]:
+    """The answer in deltas of ``size`` characters."""
+    return [text[i : i + size] for i in range(0, len(text), size)]
 
 
 def _line(message_id: str, snippet: str, state: str, scenario: str = "ok") -> bytes:
@@ -370,17 +500,34 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--interval", type=float, default=0.02, help="seconds between lines")
+    parser.add_argument("--interval", type=float, default=0.02, help="seconds between pieces")
+    parser.add_argument("--chunk-size", type=int, default=6, help="characters per piece")
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="ok")
+    parser.add_argument("--dialect", choices=DIALECTS, default="gateway")
+    parser.add_argument(
+        "--debounce", type=float, default=0.3, help="seconds the gateway ignores a new stream"
+    )
     args = parser.parse_args(argv)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"WARNING: the fake listens on {args.host}, beyond this machine", flush=True)
 
     async def serve() -> None:
-        fake = FakeMetaAI(interval=args.interval)
+        fake = FakeMetaAI(
+            dialect=args.dialect,
+            interval=args.interval,
+            chunk_size=args.chunk_size,
+            debounce=args.debounce,
+        )
         fake.scenario = args.scenario
         url = await fake.start(args.host, args.port)
-        print(f"Fake Meta AI listening on {url}", flush=True)
-        print(f"  export METAAI_URL={url} METAAI_GRAPH_URL={url}", flush=True)
-        print("  any cookie file with an `abra_sess` cookie is accepted", flush=True)
+        print(f"Fake Meta AI ({args.dialect} dialect) listening on {url}", flush=True)
+        exports = " ".join(f"{k}={v}" for k, v in fake.environment().items())
+        print(f"  export {exports}", flush=True)
+        print(
+            "  any cookie file with an `ecto_1_sess` (gateway) or `abra_sess` (Abra) cookie "
+            f"is accepted; API key: {fake.api_key}",
+            flush=True,
+        )
         try:
             await asyncio.Event().wait()
         finally:

@@ -1,0 +1,229 @@
+"""The official Meta Model API (API key): OpenAI-compatible ``/chat/completions`` with
+server-sent events, and ``GET /models``. Same transport, deltas and errors as the account.
+
+The API is stateless: with a ``Conversation`` the provider sends the earlier turns again
+and records the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
+
+from . import identifiers as ids
+from .conversation import Conversation
+from .errors import (
+    AnswerCutOffError,
+    ApiKeyError,
+    ConfigError,
+    RateLimitedError,
+    UnexpectedResponseError,
+    error_from_text,
+)
+from .files import read_small_file
+from .prompt import Messages
+from .transport import Timeouts, Transport
+
+try:
+    from orjson import loads as _loads
+except ImportError:  # pragma: no cover
+    from json import loads as _loads
+
+logger = logging.getLogger(__name__)
+
+KEY_VARIABLES = ("MODEL_API_KEY", "METAAI_API_KEY")
+
+
+def api_key_from(key_file: str | None = None) -> tuple[str, str]:
+    """The key and where it came from (a file's path or a variable's name, never the key)."""
+    if key_file:
+        path = os.path.expanduser(key_file)
+        data = read_small_file(path, 64 << 10, "The API key file")
+        key = data.decode("utf-8", "replace").strip()
+        if not key:
+            raise ApiKeyError(f"The API key file {path} is empty.")
+        return key, path
+    for name in KEY_VARIABLES:
+        if key := os.environ.get(name, "").strip():
+            return key, name
+    raise ApiKeyError()
+
+
+class MetaModelAPI:
+    label = "Meta Model API"
+    working = True
+    needs_auth = True
+    supports_stream = True
+
+    def __init__(
+        self,
+        proxy: str | None = None,
+        *,
+        api_key: str,
+        api_url: str | None = None,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+        first_text_timeout: float | None = None,
+        identifiers: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.ids = ids.load_identifiers(identifiers)
+        self.api = self.ids["api"]
+        self.api_url = (api_url or ids.api_url()).rstrip("/")
+        headers = {"authorization": f"Bearer {api_key}", "accept": "text/event-stream"}
+        self.transport = Transport(
+            proxy,
+            Timeouts(connect_timeout, read_timeout, first_text_timeout),
+            headers,
+            self.api_url,
+        )
+
+    default_model: ClassVar[str] = "muse-spark-1.3"
+
+    async def __aenter__(self) -> MetaModelAPI:
+        await self.transport.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.transport.__aexit__(*exc_info)
+
+    @classmethod
+    async def create_async_generator(
+        cls,
+        model: str,
+        messages: Messages,
+        proxy: str | None = None,
+        api_key: str | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[str]:
+        key = api_key or api_key_from()[0]
+        conversation: Conversation | None = kwargs.get("conversation")
+        options = {
+            name: kwargs[name]
+            for name in ("api_url", "connect_timeout", "read_timeout", "identifiers")
+            if kwargs.get(name) is not None
+        }
+        async with cls(proxy, api_key=key, **options) as client:
+            model = client.model_name(model)
+            sent = _with_history(messages, conversation)
+            parts: list[str] = []
+            async for delta in client.chat(model, sent):
+                parts.append(delta)
+                yield delta
+        if conversation is not None:
+            conversation.history += [dict(m) for m in messages if m["role"] != "system"]
+            conversation.history.append({"role": "assistant", "content": "".join(parts)})
+            conversation.turns += 1
+
+    def model_name(self, model: str | None) -> str:
+        if not model or model in ("default", "fast", "meta-ai"):
+            return self.api["default_model"]
+        return model
+
+    async def chat(self, model: str, messages: list[dict[str, Any]]) -> AsyncIterator[str]:
+        url = self.api_url + self.api["chat_path"]
+        body = {"model": model, "messages": messages, "stream": True}
+        received = 0
+        done = False
+        with self.transport.errors("while the Meta Model API was answering", lambda: received):
+            async with self.transport.session.post(
+                url, json=body, proxy=self.transport.http_proxy
+            ) as response:
+                if response.status >= 400:
+                    await self._raise_for(response, model)
+                async for line in response.content:
+                    if not line.startswith(b"data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == b"[DONE]":
+                        done = True
+                        break
+                    if delta := _delta(data):
+                        received += len(delta)
+                        yield delta
+        if not done:
+            raise AnswerCutOffError(received)
+
+    async def list_models(self) -> list[str]:
+        url = self.api_url + self.api["models_path"]
+        with self.transport.errors("listing the Meta Model API's models"):
+            async with self.transport.session.get(
+                url, headers={"accept": "application/json"}, proxy=self.transport.http_proxy
+            ) as response:
+                if response.status >= 400:
+                    await self._raise_for(response, None)
+                text = await response.text(errors="replace")
+        try:
+            return sorted(str(m["id"]) for m in json.loads(text)["data"])
+        except (ValueError, KeyError, TypeError):
+            raise UnexpectedResponseError("GET /models is not a list of models") from None
+
+    async def _raise_for(self, response: Any, model: str | None) -> None:
+        status = response.status
+        text = await response.text(errors="replace")
+        message = _error_message(text)
+        if status in (401, 403):
+            raise ApiKeyError(f"The Meta Model API refused the API key (HTTP {status}).")
+        if status == 429:
+            wait = response.headers.get("retry-after") or _retry_after(text)
+            raise RateLimitedError(wait, "this API key")
+        if status in (400, 404) and model is not None and "model" in message.lower():
+            raise ConfigError(await self._unknown_model(model))
+        raise UnexpectedResponseError(
+            f"HTTP {status}: {message[:200]}" if message else f"HTTP {status}"
+        )
+
+    async def _unknown_model(self, model: str) -> str:
+        try:
+            offered = ", ".join(await self.list_models())
+        except Exception as error:  # the list is a courtesy; the error stands without it
+            logger.info("could not list the models: %s", type(error).__name__)
+            offered = "see `metaai-ls models`"
+        return f"The Meta Model API has no model {model!r}; it offers {offered}. Set `model`."
+
+
+def _with_history(messages: Messages, conversation: Conversation | None) -> list[dict[str, Any]]:
+    if conversation is None or not conversation.history:
+        return [dict(m) for m in messages]
+    system = [dict(m) for m in messages if m["role"] == "system"]
+    rest = [dict(m) for m in messages if m["role"] != "system"]
+    return system + list(conversation.history) + rest
+
+
+def _delta(data: bytes) -> str:
+    try:
+        event = _loads(data)
+    except ValueError:
+        logger.debug("skipped a line of the event stream that is not JSON")
+        return ""
+    if not isinstance(event, dict):
+        return ""
+    if error := event.get("error"):
+        message = error.get("message") if isinstance(error, dict) else error
+        raise error_from_text(str(message)[:300])
+    try:
+        content = event["choices"][0]["delta"].get("content")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return ""
+    return content if isinstance(content, str) else ""
+
+
+def _error_message(text: str) -> str:
+    try:
+        error = json.loads(text).get("error")
+    except (ValueError, AttributeError):
+        return ""
+    if isinstance(error, dict):
+        return str(error.get("message") or error.get("code") or "")
+    return str(error or "")
+
+
+def _retry_after(text: str) -> str | None:
+    try:
+        error = json.loads(text)["error"]
+        value = error.get("retry_after")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return str(value) if value is not None else None

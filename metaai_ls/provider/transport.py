@@ -1,0 +1,194 @@
+"""What every door to Meta AI shares: one aiohttp session with the user's proxy and
+time-outs, cookies sent by hand, and aiohttp's and asyncio's exceptions translated into
+errors a person can act on.
+
+aiohttp is imported when a transport opens, so that importing the provider stays cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING
+
+from .errors import (
+    AnswerCutOffError,
+    ConnectionFailedError,
+    GeoBlockedError,
+    LoginExpiredError,
+    MetaAIError,
+    MetaAITimeoutError,
+    ProxyConfigError,
+    RateLimitedError,
+    SomethingWentWrongError,
+    UnexpectedResponseError,
+)
+
+if TYPE_CHECKING:
+    import aiohttp
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CONNECT_TIMEOUT = 15.0
+DEFAULT_READ_TIMEOUT = 60.0
+DEFAULT_FIRST_TEXT_TIMEOUT = 300.0
+ERROR_PAGE_MARK = "<h1>Something Went Wrong</h1>"
+
+
+def float_env(name: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(name) or default)
+    except ValueError:
+        logger.warning("%s is not a number; using %s seconds", name, default)
+        return default
+    return value if value > 0 else default
+
+
+class Timeouts:
+    """Connecting; the longest silence; the wait for a slow first answer (CONTRACT.md)."""
+
+    def __init__(
+        self,
+        connect: float | None = None,
+        read: float | None = None,
+        first_text: float | None = None,
+    ) -> None:
+        self.connect = connect or float_env("METAAI_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT)
+        self.read = read or float_env("METAAI_READ_TIMEOUT", DEFAULT_READ_TIMEOUT)
+        self.first_text = first_text or float_env(
+            "METAAI_FIRST_TEXT_TIMEOUT", DEFAULT_FIRST_TEXT_TIMEOUT
+        )
+
+
+class Transport:
+    """One aiohttp session, open exactly as long as the ``async with`` block."""
+
+    def __init__(
+        self, proxy: str | None, timeouts: Timeouts, headers: Mapping[str, str], host: str
+    ) -> None:
+        self.proxy = proxy or None
+        self.timeouts = timeouts
+        self.headers = dict(headers)
+        self.host = host  # named in connection errors
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Transport:
+        import aiohttp
+
+        connector = socks_connector(self.proxy) if is_socks(self.proxy) else None
+        if self.proxy and connector is None:
+            check_http_proxy(self.proxy)
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=self.timeouts.connect,
+            sock_connect=self.timeouts.connect,
+            sock_read=self.timeouts.read,
+        )
+        self._session = aiohttp.ClientSession(
+            headers=self.headers,
+            timeout=timeout,
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),  # cookies are sent by hand, never stored
+            read_bufsize=1 << 20,
+        )
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("use the transport inside `async with`")
+        return self._session
+
+    @property
+    def http_proxy(self) -> str | None:
+        """The proxy for aiohttp's own `proxy=` (SOCKS goes through the connector)."""
+        return None if is_socks(self.proxy) else self.proxy
+
+    @contextlib.contextmanager
+    def errors(self, phase: str, received: Callable[[], int] | None = None) -> Iterator[None]:
+        """aiohttp's and asyncio's exceptions as MetaAIErrors a person can act on.
+
+        ``received`` tells how many characters of answer had arrived: a connection that
+        breaks after some is a cut-off answer, not a connection failure.
+        """
+        import aiohttp
+
+        try:
+            yield
+        except MetaAIError:
+            raise
+        except aiohttp.ConnectionTimeoutError:
+            raise MetaAITimeoutError(self.timeouts.connect, "connecting, " + phase) from None
+        except (TimeoutError, asyncio.TimeoutError):
+            raise MetaAITimeoutError(self.timeouts.read, phase) from None
+        except aiohttp.ClientConnectorError as error:
+            raise ConnectionFailedError(
+                f"{error.host}:{error.port}", error.strerror or type(error).__name__
+            ) from None
+        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as error:
+            if received is not None and received():
+                raise AnswerCutOffError(received()) from None
+            raise ConnectionFailedError(self.host, type(error).__name__) from None
+        except aiohttp.InvalidURL:
+            raise ProxyConfigError("or a Meta AI URL is not a valid URL") from None
+        except aiohttp.ClientError as error:
+            raise ConnectionFailedError(self.host, type(error).__name__) from None
+
+
+def cookie_header(cookies: Mapping[str, str] | None) -> dict[str, str]:
+    if not cookies:
+        return {}
+    return {"cookie": "; ".join(f"{name}={value}" for name, value in cookies.items())}
+
+
+def check_status(
+    status: int, body: str, with_login: bool, headers: Mapping[str, str], on_login_refused=None
+) -> None:
+    """Raise the typed error for a failed HTTP answer of the web host."""
+    if status < 400 and ERROR_PAGE_MARK not in body:
+        return
+    if status == 429:
+        raise RateLimitedError(headers.get("retry-after"))
+    if status in (401, 403) and with_login:
+        if on_login_refused is not None:
+            on_login_refused()
+        raise LoginExpiredError(status)
+    if "AbraGeoBlockedError" in body:
+        raise GeoBlockedError()
+    if ERROR_PAGE_MARK in body:
+        raise SomethingWentWrongError()
+    raise UnexpectedResponseError(f"HTTP {status}")
+
+
+def is_socks(proxy: str | None) -> bool:
+    return bool(proxy) and proxy.lower().startswith("socks")
+
+
+def check_http_proxy(proxy: str) -> None:
+    from yarl import URL
+
+    try:
+        url = URL(proxy)
+    except (ValueError, TypeError):
+        raise ProxyConfigError("is not a URL") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ProxyConfigError("is not an http://, https:// or socks5:// URL")
+
+
+def socks_connector(proxy: str) -> aiohttp.BaseConnector:
+    try:
+        from aiohttp_socks import ProxyConnector
+    except ImportError:
+        raise ProxyConfigError("is a SOCKS proxy, which needs aiohttp-socks installed") from None
+    try:
+        return ProxyConnector.from_url(proxy)
+    except ValueError:
+        raise ProxyConfigError("is not a valid SOCKS URL") from None
