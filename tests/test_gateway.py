@@ -1,0 +1,412 @@
+"""The gateway dialect (today's meta.ai) against the fake gateway, over real sockets, and
+its pure parts (frames, the protobuf message, the answer's events) on their own."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import gc
+import json
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from metaai_ls.provider import (
+    AnswerCutOffError,
+    BlockedError,
+    ClientChangedError,
+    ConfigError,
+    Conversation,
+    GeoBlockedError,
+    LoginExpiredError,
+    LoginRequiredError,
+    MetaAI,
+    MetaAIAccount,
+    MetaAIError,
+    MetaAITimeoutError,
+    RateLimitedError,
+    ResponseErrorsError,
+    Revision,
+    SomethingWentWrongError,
+    protowire,
+)
+from metaai_ls.provider import frames as frames_module
+from metaai_ls.provider.gateway_answer import GatewayAnswer
+from metaai_ls.testing import FakeAnswer, FakeMetaAI
+from tests.conftest import SECRET_SESSION, assert_no_secret
+
+ANSWER = "Hello 👋 wörld!\r\nHere is code:\n```python\nprint('日本語')\n```\nThat's all. 🎉"
+MESSAGES = [{"role": "user", "content": "Say hello"}]
+
+
+async def collect(cookies, model: str = "fast", **kwargs) -> list:
+    return [
+        chunk
+        async for chunk in MetaAIAccount.create_async_generator(
+            model=model, messages=MESSAGES, cookies=cookies, **kwargs
+        )
+    ]
+
+
+async def test_deltas_join_to_the_exact_answer(fake_env: FakeMetaAI, cookies):
+    fake_env.answers.append(FakeAnswer(ANSWER))
+    chunks = await collect(cookies)
+    assert all(isinstance(c, str) and c for c in chunks)
+    assert "".join(chunks) == ANSWER
+    assert len(chunks) == len(range(0, len(ANSWER), fake_env.chunk_size))
+
+
+async def test_the_home_page_tells_the_dialect_and_the_message_carries_every_field(
+    fake_env, cookies
+):
+    await collect(cookies)
+    paths = [r.path for r in fake_env.requests]
+    assert paths == ["/", "/api/graphql", "/api/graphql", "/ws/clippy"]
+    home, warmup, mode, socket = fake_env.requests
+    assert home.cookies == cookies
+    assert warmup.json["doc_id"] == "e7f802582dbfed8e181b012e010993eb"
+    assert mode.json["variables"]["input"]["mode"] == "think_fast"
+    assert warmup.headers["x-asbd-id"] == "129477"
+    assert socket.query["Authorization"].startswith("ecto1:")
+    assert socket.query["x-dgw-appid"] == "1522763855472543"
+    assert socket.query["x-dgw-authtype"] == "15:0"
+    assert socket.headers["Origin"] == fake_env.url
+    assert "Cookie" not in socket.headers  # the gateway needs the token only
+    (sent,) = fake_env.sent_messages()
+    assert sent.prompt == "Say hello"
+    fields = sent.fields
+    conversation_id = warmup.json["variables"]["conversationId"]
+    assert fields["conversation_ids"] == [conversation_id] * 3 == [sent.conversation_id] * 3
+    assert fields["entry_point"] == "KADABRA__HOME__UNIFIED_INPUT_BAR"
+    assert (fields["mode_id"], fields["mode_name"]) == (1000, "MODE_FAST")
+    assert fields["req_id"] == fields["request_id_in_message"]
+    assert fields["message_key"] >> 22 == fields["sent_at_ms"]
+    assert fields["sent_at_ms"] > 1_700_000_000_000
+
+
+async def test_follow_ups_keep_the_conversation_and_change_the_entry_point(fake_env, cookies):
+    conversation = Conversation()
+    await collect(cookies, model="thinking", conversation=conversation)
+    await collect(cookies, model="thinking", conversation=conversation)
+    await collect(cookies)
+    first, second, other = fake_env.sent_messages()
+    assert first.conversation_id == second.conversation_id == conversation.id
+    assert other.conversation_id != conversation.id
+    assert first.fields["entry_point"].startswith("KADABRA__HOME")
+    assert second.fields["entry_point"].startswith("KADABRA__CHAT")
+    assert first.fields["mode_name"] == "mode_thinking" and first.fields["mode_id"] == 1001
+    # The warm-up and mode calls are made once per conversation.
+    warmups = [r for r in fake_env.requests if r.path == "/api/graphql"]
+    assert len(warmups) == 4
+    assert conversation.turns == 2
+
+
+async def test_a_token_is_reused_for_at_most_its_age(fake_env, cookies):
+    await collect(cookies)
+    await collect(cookies)
+    homes = [r for r in fake_env.requests if r.path == "/"]
+    tokens = {r.query["Authorization"] for r in fake_env.requests if r.path == "/ws/clippy"}
+    assert len(homes) == 1 and len(tokens) == 1
+    await collect(cookies, identifiers={"web": {"token_max_age_seconds": 0}})
+    assert len([r for r in fake_env.requests if r.path == "/"]) == 2
+
+
+async def test_a_rejected_turn_is_retried_once_with_a_fresh_token(fake_env, cookies):
+    fake_env.scenario = "rejected"
+    fake_env.answers.append(FakeAnswer(ANSWER))
+    assert "".join(await collect(cookies)) == ANSWER
+    tokens = [r.query["Authorization"] for r in fake_env.requests if r.path == "/ws/clippy"]
+    assert len(tokens) == 2 and tokens[0] != tokens[1]
+
+
+async def test_rejected_twice_says_meta_changed_its_client(fake_env, cookies):
+    fake_env.scenario = "rejected_always"
+    with pytest.raises(ClientChangedError, match="metaai-ls doctor"):
+        await collect(cookies)
+    assert len([r for r in fake_env.requests if r.path == "/ws/clippy"]) == 2
+
+
+async def test_the_challenge_page_is_solved_and_its_cookies_kept(fake_env, cookies):
+    fake_env.scenario = "challenge"
+    assert await collect(cookies)
+    first, verify, second = fake_env.requests[:3]
+    assert first.path == "/" and verify.path.startswith("/__rd_verify_")
+    assert verify.query == {"challenge": "3"} and verify.headers["Origin"] == fake_env.url
+    assert second.cookies == {**cookies, "rd_challenge": "solved", "wd": "1280x720"}
+
+
+@pytest.mark.parametrize(
+    ("scenario", "error", "words"),
+    [
+        ("error_page", SomethingWentWrongError, "Something Went Wrong"),
+        ("errors_line", ResponseErrorsError, "field_exception"),
+        ("unauthorized", LoginExpiredError, "HTTP 401"),
+        ("forbidden", LoginExpiredError, "HTTP 403"),
+        ("rate_limited", RateLimitedError, "after 30 seconds"),
+        ("geo", GeoBlockedError, "not available in your country"),
+        ("cut", AnswerCutOffError, "cut off after"),
+        ("reset", AnswerCutOffError, "cut off after"),
+        ("expired", LoginRequiredError, "no access token"),
+        ("challenge_stays", ClientChangedError, "challenge page stays"),
+        ("client_changed", ClientChangedError, "Unknown type"),
+        ("blocked", BlockedError, "security system"),
+        ("no_ack", MetaAITimeoutError, "acknowledgement"),
+        ("hang", MetaAITimeoutError, "start answering"),
+    ],
+)
+async def test_each_failure_has_its_own_error_and_a_sentence(
+    fake_env, cookies, scenario, error, words, caplog
+):
+    fake_env.scenario = scenario
+    with pytest.raises(error) as raised:
+        await collect(cookies, read_timeout=0.3, first_text_timeout=0.3)
+    assert isinstance(raised.value, MetaAIError)
+    assert words in str(raised.value)
+    assert_no_secret(str(raised.value), caplog.text)
+
+
+@pytest.mark.parametrize("scenario", ["<marker>unauthorized", "<marker>rate_limited"])
+async def test_turn_level_refusals(fake_env, cookies, scenario):
+    name = scenario.removeprefix("<marker>")
+    messages = [{"role": "user", "content": f"[[fake:{name}]] hi"}]
+    expected = LoginExpiredError if name == "unauthorized" else RateLimitedError
+    with pytest.raises(expected):
+        async for _ in MetaAIAccount.create_async_generator("fast", messages, cookies=cookies):
+            pass
+
+
+async def test_silence_after_the_answer_began_is_a_cut_off(fake_env, cookies):
+    fake_env.scenario = "slow"
+    fake_env.slow_interval = 1.0
+    fake_env.answers.append(FakeAnswer("x" * 60))
+    with pytest.raises(AnswerCutOffError):
+        await collect(cookies, read_timeout=0.3, first_text_timeout=5)
+
+
+async def test_a_slow_first_answer_waits_for_the_first_text_timeout(fake_env, cookies):
+    fake_env.scenario = "slow_first_byte"
+    fake_env.slow_seconds = 0.6
+    fake_env.answers.append(FakeAnswer(ANSWER))
+    chunks = await collect(cookies, read_timeout=0.3, first_text_timeout=5)
+    assert "".join(chunks) == ANSWER
+
+
+@pytest.mark.parametrize("scenario", ["garbage", "out_of_order", "thinking", "slow"])
+async def test_noise_order_and_reasoning_do_not_change_the_answer(fake_env, cookies, scenario):
+    fake_env.scenario = scenario
+    fake_env.slow_interval = 0.01
+    fake_env.answers.append(FakeAnswer(ANSWER))
+    chunks = await collect(cookies)
+    assert "".join(chunks) == ANSWER
+    assert "Let me think" not in "".join(chunks) and "hidden" not in "".join(chunks)
+
+
+async def test_the_final_answer_wins(fake_env, cookies):
+    fake_env.scenario = "revised"
+    fake_env.answers.append(FakeAnswer(ANSWER))
+    chunks = await collect(cookies)
+    assert "".join(map(str, chunks)) == ANSWER + " (revised)"
+
+
+async def test_the_debounced_gateway_gets_the_message_after_the_wait(
+    fake_env, cookies, monkeypatch
+):
+    monkeypatch.delenv("METAAI_IDENTIFIERS")  # the real 350 ms wait after opening a stream
+    fake_env.debounce = 0.3
+    started = time.monotonic()
+    assert await collect(cookies, read_timeout=2, first_text_timeout=2)
+    assert time.monotonic() - started >= 0.35
+
+
+async def test_unknown_models_list_the_valid_ones_before_any_request(fake_env, cookies):
+    with pytest.raises(ConfigError, match="fast, thinking"):
+        await collect(cookies, model="gpt-5")
+    assert fake_env.requests == []
+
+
+async def test_anonymous_use_on_the_gateway_is_the_missing_login_error(fake_env):
+    with pytest.raises(LoginRequiredError, match=r"needs a meta\.ai login"):
+        async for _ in MetaAI.create_async_generator("fast", MESSAGES):
+            pass
+
+
+async def test_protocol_abra_against_a_gateway_site_is_a_clear_error(fake_env, cookies):
+    with pytest.raises(LoginRequiredError):
+        await collect(cookies, protocol="abra")
+
+
+async def test_identifiers_override_with_unknown_keys_named(fake_env, cookies):
+    with pytest.raises(ConfigError, match=r"gateway\.app_idd \(unknown\)"):
+        await collect(cookies, identifiers={"gateway": {"app_idd": "1"}})
+    with pytest.raises(ConfigError, match=r"web\.token_max_age_seconds \(must be int\)"):
+        await collect(cookies, identifiers={"web": {"token_max_age_seconds": "x"}})
+
+
+async def test_a_captured_message_is_patched_instead_of_built(fake_env, cookies):
+    captured = protowire.build(
+        [
+            ["1.1.1", "string", "OLD"],
+            ["1.1.99", "string", "kept"],
+            ["2.2", "string", "old"],
+            ["1.1.5.5.1", "string", "old-conv"],
+            ["1.10.4", "string", "old-conv"],
+            ["2.1.2.1", "string", "old-conv"],
+        ],
+        {},
+    )
+    ids = {"gateway": {"prompt_message_base64": base64.b64encode(captured).decode()}}
+    fake_env.answers.append(FakeAnswer(ANSWER))
+    assert "".join(await collect(cookies, identifiers=ids)) == ANSWER
+    (sent,) = fake_env.sent_messages()
+    assert sent.prompt == "Say hello" and sent.fields["entry_point"].startswith("KADABRA")
+    assert sent.fields["app_id"] == ""  # not in the capture and not a turn field
+
+
+async def test_cancel_mid_stream_closes_the_socket_at_once(fake_env, cookies):
+    fake_env.scenario = "slow"
+    fake_env.answers.append(FakeAnswer("x" * 600))
+    first = asyncio.Event()
+
+    async def consume():
+        async for _ in MetaAIAccount.create_async_generator("fast", MESSAGES, cookies=cookies):
+            first.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(first.wait(), 5)
+    cancelled = time.monotonic()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    record = await fake_env.wait_for_stream(lambda r: r.client_gone_at is not None, timeout=2)
+    assert not record.finished and record.client_gone_at - cancelled < 1.0
+
+
+async def test_sessions_and_sockets_are_closed_on_success_error_and_cancel(
+    fake_env, cookies, recwarn
+):
+    await collect(cookies)
+    fake_env.scenario = "cut"
+    with pytest.raises(AnswerCutOffError):
+        await collect(cookies)
+    fake_env.scenario = "slow"
+    task = asyncio.create_task(collect(cookies))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    gc.collect()
+    await asyncio.sleep(0)
+    assert not [w for w in recwarn if "Unclosed" in str(w.message)]
+
+
+async def test_no_secret_in_logs_even_at_debug(fake_env, cookies, caplog):
+    await collect(cookies)
+    token = next(r.query["Authorization"] for r in fake_env.requests if r.path == "/ws/clippy")
+    assert token.removeprefix("ecto1:") not in caplog.text
+    assert_no_secret(caplog.text)
+    assert SECRET_SESSION in fake_env.requests[0].cookies.values()  # yet it was sent
+
+
+# -- the pure parts
+
+
+def test_data_frames_count_the_two_header_bytes():
+    frame = frames_module.data_frame({"req-id": "r", "payload": "AA=="}, 3)
+    body = json.dumps({"req-id": "r", "payload": "AA=="}, separators=(",", ":")).encode()
+    assert frame[0] == 0x0D and frame[1:3] == b"\x00\x00"
+    assert int.from_bytes(frame[3:6], "little") == len(body) + 2
+    assert frame[6:8] == b"\x03\x80" and frame[8:] == body
+    (read,) = frames_module.read_frames(frame)
+    assert (read.type, read.sequence, read.body) == (13, 3, body)
+    opened = frames_module.open_frame({"a": 1})
+    assert opened[0] == 0x0F and int.from_bytes(opened[3:6], "little") == len(opened) - 6
+
+
+def test_events_are_read_past_trailing_bytes_and_inside_protobuf():
+    event = {"seq": 1, "type": "patch", "operations": []}
+    raw = json.dumps(event).encode()
+    assert frames_module.event_of(b"\x01" + raw + b"\x00}\x12") == event
+    envelope = protowire.build([["1.4.10", "bytes", raw.hex()]], {})
+    assert frames_module.event_of(envelope) == event
+    assert frames_module.event_of(b"nothing here") is None
+
+
+def test_protobuf_rows_encode_as_the_wire_format():
+    data = protowire.build(
+        [
+            ["1.2", "varint", 300],
+            ["1.3", "string", "é"],
+            ["2", "float", 1.0],
+            ["1.5", "bytes", "03"],
+        ],
+        {},
+    )
+    # field 1 (len) { field 2 varint 300, field 3 string }, field 2 fixed32
+    assert data == bytes.fromhex("0a0a10ac021a02c3a92a0103") + bytes.fromhex("150000803f")
+
+
+@given(st.text(max_size=200), st.integers(min_value=0, max_value=2**63))
+@settings(max_examples=200, deadline=None)
+def test_protobuf_round_trips_any_text_and_number(text, number):
+    data = protowire.build(
+        [["1.1.5.5.1", "string", "{t}"], ["2.1.2.3", "varint", "{n}"]], {"t": text, "n": number}
+    )
+    assert protowire.find(data, "1.1.5.5.1").decode() == text
+    assert protowire.find(data, "2.1.2.3") == number
+
+
+def _patch(seq: int, value: str, section: int = 0) -> dict:
+    path = f"/sections/{section}/view_model/primitive/text"
+    return {
+        "seq": seq,
+        "type": "patch",
+        "operations": [{"op": "delta", "path": path, "value": value}],
+    }
+
+
+def _full(seq: int | None, *texts: str) -> dict:
+    sections = [{"view_model": {"primitive": {"text": t}}} for t in texts]
+    event = {"response_id": "r", "sections": sections}
+    return event if seq is None else {"seq": seq, "type": "full", "response": event}
+
+
+def test_events_are_applied_in_seq_order():
+    answer = GatewayAnswer()
+    out = []
+    for event in [_full(0, "A"), _patch(2, "C"), _patch(1, "B"), _patch(3, "D")]:
+        out += answer.feed(event)
+    assert out == ["A", "BC", "D"]
+    assert answer.feed(_full(None, "ABCDE")) == ["E"] and answer.done
+
+
+def test_a_final_answer_that_disagrees_is_a_revision():
+    answer = GatewayAnswer()
+    answer.feed(_full(0, "Hello"))
+    (revision,) = answer.feed(_full(None, "Goodbye"))
+    assert isinstance(revision, Revision) and revision.text == "Goodbye"
+    assert answer.text == "Goodbye"
+
+
+def test_lagging_snapshots_are_not_trusted():
+    answer = GatewayAnswer()
+    out = answer.feed(_full(0, "Hel")) + answer.feed(_patch(1, "lo"))
+    out += answer.feed(_full(2, "He"))  # behind what was streamed: ignored
+    out += answer.feed(_patch(3, "!"))
+    assert out == ["Hel", "lo", "!"]
+
+
+@given(st.lists(st.text(min_size=1, max_size=8), min_size=1, max_size=30), st.randoms())
+@settings(max_examples=300, deadline=None)
+def test_any_arrival_order_gives_the_exact_answer(pieces, random):
+    events = [_full(0, pieces[0])] + [_patch(i, p) for i, p in enumerate(pieces[1:], 1)]
+    random.shuffle(events)
+    answer = GatewayAnswer()
+    out = []
+    for event in events:
+        out += answer.feed(event)
+    out += answer.feed(_full(None, "".join(pieces)))
+    assert all(isinstance(o, str) and o for o in out)
+    assert "".join(out) == "".join(pieces)
