@@ -111,3 +111,13 @@ async def test_error_is_shown_and_the_buffer_is_intact(fake, cookie_file, tmp_pa
     assert data["text"] == data["original"] == CODE.rstrip("\n")
     messages = [n["message"] for n in data["notified"]]
     assert any("did not accept your login" in m for m in messages), messages
+
+
+async def test_doctor_command_and_checkhealth(fake, cookie_file, tmp_path):
+    data = await run_case("doctor", fake, cookie_file, tmp_path)
+    assert data["report"].splitlines()[0].startswith("✓ cookies: 2 for .meta.ai")
+    assert "✓ gateway:" in data["report"]
+    health = data["health"]
+    assert "metaai: server" in health and "metaai-ls 0.1.0" in health
+    assert "cookie file" in health and "is readable" in health
+    assert "gateway: " in health and "ERROR" not in health

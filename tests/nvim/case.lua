@@ -88,6 +88,26 @@ function cases.metaai_chat()
   vim.cmd('MetaAI what is this file?')
 end
 
+function cases.doctor()
+  -- :MetaAIDoctor, then :checkhealth metaai, as a user would.
+  vim.cmd('MetaAIDoctor')
+  local report
+  if not vim.wait(20000, function()
+    for _, b in ipairs(vim.api.nvim_list_bufs()) do
+      if vim.api.nvim_buf_get_name(b):match('Meta AI setup') then
+        report = table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, true), '\n')
+        return true
+      end
+    end
+  end, 20) then
+    fail('no doctor report')
+  end
+  vim.cmd('checkhealth metaai')
+  local health = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, true), '\n')
+  vim.fn.writefile({ vim.json.encode({ report = report, health = health, notified = notified }) }, result_path)
+  os.exit(0)
+end
+
 cases[case]()
 
 if not vim.wait(20000, function()

@@ -10,3 +10,7 @@ end, { nargs = '+', range = true, bang = true, desc = 'Ask Meta AI about the sel
 vim.api.nvim_create_user_command('MetaAICancel', function()
   require('metaai').cancel()
 end, { desc = 'Cancel Meta AI answers being written' })
+
+vim.api.nvim_create_user_command('MetaAIDoctor', function()
+  require('metaai').doctor()
+end, { desc = 'Check the Meta AI setup step by step' })

@@ -8,6 +8,11 @@ export const SERVER_SETTINGS = [
   "proxy",
   "url",
   "graphUrl",
+  "gatewayUrl",
+  "protocol",
+  "backend",
+  "apiUrl",
+  "apiKeyFile",
   "model",
   "contextLines",
   "actions",
@@ -84,6 +89,26 @@ export function expandHome(file: string, home = process.env.HOME ?? ""): string 
 export function tail(text: string, limit = 80): string {
   const flat = text.replace(/\s+/g, " ").trim();
   return flat.length <= limit ? flat : "…" + flat.slice(flat.length - limit + 1);
+}
+
+/** The environment for the server: the API key from secret storage, never a setting. */
+export function serverEnvironment(
+  base: Record<string, string | undefined>,
+  apiKey: string | undefined,
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(base)) if (value !== undefined) env[key] = value;
+  if (apiKey) env.MODEL_API_KEY = apiKey;
+  return env;
+}
+
+export interface DoctorResult {
+  ok: boolean;
+  report: string;
+}
+
+export function isDoctorResult(value: unknown): value is DoctorResult {
+  return typeof value === "object" && value !== null && typeof (value as DoctorResult).report === "string";
 }
 
 export interface AskResult {

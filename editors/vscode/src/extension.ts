@@ -12,27 +12,35 @@ import {
 import {
   initializationOptions,
   isAskResult,
+  isDoctorResult,
   MODES,
   serverCommand,
+  serverEnvironment,
   showsAnswer,
   type Mode,
 } from "./config";
 
 const SECTION = "metaai";
+const API_KEY_SECRET = "metaai.apiKey";
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 3 * 60 * 1000;
 
 let client: LanguageClient | undefined;
 let output: vscode.LogOutputChannel;
+let secrets: vscode.SecretStorage;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   output = vscode.window.createOutputChannel("Meta AI", { log: true });
+  secrets = context.secrets;
   context.subscriptions.push(
     output,
     vscode.commands.registerCommand("metaai.askSelection", askSelection),
     vscode.commands.registerCommand("metaai.cancelAll", cancelAll),
     vscode.commands.registerCommand("metaai.showLog", () => output.show(true)),
     vscode.commands.registerCommand("metaai.restart", restart),
+    vscode.commands.registerCommand("metaai.checkSetup", checkSetup),
+    vscode.commands.registerCommand("metaai.setApiKey", setApiKey),
+    vscode.commands.registerCommand("metaai.clearApiKey", clearApiKey),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (event.affectsConfiguration(`${SECTION}.serverPath`) || event.affectsConfiguration(`${SECTION}.pythonPath`)) {
         void restart();
@@ -53,7 +61,9 @@ function setting<T>(key: string): T | undefined {
 async function start(): Promise<void> {
   const { command, args } = serverCommand(setting<string>("serverPath") ?? "", setting<string>("pythonPath") ?? "");
   output.appendLine(`Starting ${command} ${args.join(" ")}`);
-  const serverOptions: ServerOptions = { command, args };
+  // The API key goes to the server through its environment, never as a setting.
+  const env = serverEnvironment(process.env, await secrets.get(API_KEY_SECRET));
+  const serverOptions: ServerOptions = { command, args, options: { env } };
   const clientOptions: LanguageClientOptions = {
     documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
     outputChannel: output,
@@ -143,6 +153,42 @@ function describeMode(mode: Mode): string {
     insert: "add the answer as a comment below",
     chat: "show the answer beside the editor",
   }[mode];
+}
+
+async function checkSetup(): Promise<void> {
+  if (!client) return;
+  const result = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: "Meta AI: checking the setup…" },
+    () => client!.sendRequest(ExecuteCommandRequest.type, { command: "metaai.doctor", arguments: [{}] }),
+  );
+  if (!isDoctorResult(result)) return;
+  output.info(`Setup check:\n${result.report}`);
+  const last = result.report.split("\n").filter((line) => line.startsWith("✓") || line.startsWith("✗")).pop() ?? "";
+  const show = result.ok
+    ? vscode.window.showInformationMessage("Meta AI: every check passed.", "Show report")
+    : vscode.window.showErrorMessage(`Meta AI: ${last.slice(2)}`, "Show report");
+  if (await show) output.show(true);
+}
+
+async function setApiKey(): Promise<void> {
+  const key = await vscode.window.showInputBox({
+    title: "Meta Model API key",
+    prompt: "Kept in VS Code's secret storage and given to metaai-ls as MODEL_API_KEY.",
+    password: true,
+    ignoreFocusOut: true,
+  });
+  if (!key?.trim()) return;
+  await secrets.store(API_KEY_SECRET, key.trim());
+  if (setting<string>("backend") !== "api") {
+    await vscode.workspace.getConfiguration(SECTION).update("backend", "api", vscode.ConfigurationTarget.Global);
+  }
+  await restart();
+  void vscode.window.showInformationMessage("Meta AI: the API key is stored; asks go through the Meta Model API.");
+}
+
+async function clearApiKey(): Promise<void> {
+  await secrets.delete(API_KEY_SECRET);
+  await restart();
 }
 
 async function cancelAll(): Promise<void> {

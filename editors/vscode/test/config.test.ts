@@ -10,6 +10,7 @@ import {
   initializationOptions,
   isAskResult,
   serverCommand,
+  serverEnvironment,
   showsAnswer,
   tail,
 } from "../src/config";
@@ -77,4 +78,14 @@ test("chat answers are shown, others are not", () => {
   assert.ok(!showsAnswer({ mode: "replace" }));
   assert.ok(!showsAnswer(undefined));
   assert.ok(isAskResult({ text: "" }) && !isAskResult({ error: "x" }));
+});
+
+test("the API key reaches the server's environment only when one is stored", () => {
+  assert.deepEqual(serverEnvironment({ PATH: "/bin", UNSET: undefined }, undefined), { PATH: "/bin" });
+  assert.deepEqual(serverEnvironment({ PATH: "/bin" }, "sk-1"), { PATH: "/bin", MODEL_API_KEY: "sk-1" });
+});
+
+test("the backend and the API settings are server settings; the key is not", () => {
+  const settings: Record<string, unknown> = { backend: "api", apiKeyFile: "~/k", apiKey: "sk-no" };
+  assert.deepEqual(initializationOptions((key) => settings[key]).metaai, { backend: "api", apiKeyFile: "~/k" });
 });

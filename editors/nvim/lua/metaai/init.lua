@@ -7,8 +7,13 @@ M.name = 'metaai'
 local defaults = {
   -- Command that starts the server.
   cmd = nil,
-  -- The server's `metaai` settings: cookiesFile, proxy, url, graphUrl, model, contextLines, actions.
+  -- The server's `metaai` settings: cookiesFile, proxy, url, gatewayUrl, graphUrl, protocol,
+  -- backend, apiUrl, apiKeyFile, model, contextLines, actions.
   settings = {},
+  -- 'account' (your meta.ai login) or 'api' (the Meta Model API; the key comes from
+  -- MODEL_API_KEY in Neovim's environment, or `settings.apiKeyFile`). Shorthand for
+  -- `settings.backend`.
+  backend = nil,
   -- Show the streamed answer's tail in the message area while Meta AI writes.
   progress = true,
 }
@@ -19,6 +24,9 @@ M.options = vim.deepcopy(defaults)
 ---@param opts? table
 function M.setup(opts)
   M.options = vim.tbl_deep_extend('force', vim.deepcopy(defaults), opts or {})
+  if M.options.backend then
+    M.options.settings.backend = M.options.backend
+  end
   local config = {
     init_options = { metaai = M.options.settings },
     settings = { metaai = M.options.settings },
@@ -94,6 +102,31 @@ function M.cancel()
   end
 end
 
+--- Check the setup step by step (the server's `metaai.doctor`) and show the report.
+---@param on_done? fun(result: table|nil)
+function M.doctor(on_done)
+  local client = vim.lsp.get_clients({ name = M.name })[1]
+  if not client then
+    vim.notify('metaai-ls is not running: open a file first', vim.log.levels.ERROR)
+    return
+  end
+  vim.notify('Meta AI: checking the setup…')
+  client:request('workspace/executeCommand', { command = 'metaai.doctor', arguments = { {} } },
+    function(err, result)
+      if err or type(result) ~= 'table' then
+        vim.notify('Meta AI: ' .. (err and err.message or 'no report'), vim.log.levels.ERROR)
+      else
+        M.show_text('Meta AI setup', result.report, 'text')
+        if not result.ok then
+          vim.notify('Meta AI: a setup check failed (see the report)', vim.log.levels.WARN)
+        end
+      end
+      if on_done then
+        on_done(result)
+      end
+    end)
+end
+
 --- Show a chat answer (and only chat answers) in a Markdown split.
 function M.on_command_result(err, result, ctx)
   if err then
@@ -111,13 +144,17 @@ function M.on_command_result(err, result, ctx)
 end
 
 function M.show_answer(text)
+  M.show_text('Meta AI answer', text, 'markdown')
+end
+
+function M.show_text(name, text, filetype)
   vim.cmd('botright new')
   local bufnr = vim.api.nvim_get_current_buf()
   vim.bo[bufnr].buftype = 'nofile'
   vim.bo[bufnr].bufhidden = 'wipe'
-  vim.bo[bufnr].filetype = 'markdown'
+  vim.bo[bufnr].filetype = filetype
   vim.api.nvim_buf_set_lines(bufnr, 0, -1, false, vim.split(text, '\n', { plain = true }))
-  vim.api.nvim_buf_set_name(bufnr, 'Meta AI answer ' .. bufnr)
+  vim.api.nvim_buf_set_name(bufnr, name .. ' ' .. bufnr)
 end
 
 --- The answer streams as `$/progress` reports: show the latest text in the message area.
