@@ -17,7 +17,8 @@ def free_port() -> int:
 
 
 class FakeProcess:
-    def __init__(self) -> None:
+    def __init__(self, dialect: str = "gateway") -> None:
+        self.dialect = dialect
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: asyncio.subprocess.Process | None = None
@@ -33,6 +34,8 @@ class FakeProcess:
             str(self.port),
             "--interval",
             "0",
+            "--dialect",
+            self.dialect,
             stdout=asyncio.subprocess.PIPE,
         )
         await asyncio.wait_for(self.process.stdout.readline(), 20)
@@ -47,6 +50,14 @@ class FakeProcess:
     async def configure(self, **config: Any) -> None:
         async with self.http.post(self.url + "/__fake__/config", json=config) as response:
             response.raise_for_status()
+
+    @property
+    def gateway_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/ws/clippy"
+
+    async def requests(self) -> list[dict[str, Any]]:
+        async with self.http.get(self.url + "/__fake__/requests") as response:
+            return await response.json()
 
     async def streams(self) -> list[dict[str, Any]]:
         async with self.http.get(self.url + "/__fake__/streams") as response:

@@ -1,5 +1,6 @@
-"""The provider: CPU time and time to first delta on long streamed answers, ours against
-g4f's MetaAIAccount on the same streams from the same fake (in another process)."""
+"""The provider's Abra dialect (g4f's): CPU time and time to first delta on long streamed
+answers, ours against g4f's MetaAIAccount on the same streams from the same fake (in
+another process). The gateway dialect is measured in gateway_bench.py."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ async def ours(fake: FakeProcess) -> tuple[float, float, str]:
     text = []
     started = time.process_time()
     async for chunk in MetaAIAccount.create_async_generator(
-        "default", MESSAGES, cookies=COOKIES, url=fake.url, graph_url=fake.url
+        "default", MESSAGES, cookies=COOKIES, url=fake.url, graph_url=fake.url, protocol="abra"
     ):
         if first is None:
             first = time.monotonic()
@@ -93,10 +94,10 @@ def parsing(chars: int) -> dict[str, float]:
     import orjson
 
     from metaai_ls.provider.stream import AnswerStream
-    from metaai_ls.testing.fake_meta import _cumulative, _line
+    from metaai_ls.testing.fake_meta import _line, cumulative
 
     answer = answer_of(chars)
-    lines = [_line("m", s, "STREAMING").rstrip(b"\n") for s in _cumulative(answer, CHUNK)]
+    lines = [_line("m", s, "STREAMING").rstrip(b"\n") for s in cumulative(answer, CHUNK)]
 
     def timed(decode) -> float:
         runs = []
@@ -138,7 +139,7 @@ async def run(quick: bool) -> dict[str, Any]:
     repeats = 3 if quick else 7
     compare = has_g4f()
     rows = []
-    async with FakeProcess() as fake:
+    async with FakeProcess(dialect="abra") as fake:
         await measure(fake, ours, answer_of(500))  # warm up imports and connections
         if compare:
             await measure(fake, g4f, answer_of(500))

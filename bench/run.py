@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import provider_bench, server_bench, startup_bench
+from bench import gateway_bench, provider_bench, server_bench, startup_bench
 
 
 def table(rows: list[tuple[str, str, str]]) -> str:
@@ -34,6 +34,7 @@ async def main(quick: bool) -> dict[str, Any]:
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     results["startup"] = await startup_bench.run(runs=5 if quick else 15)
+    results["gateway"] = await gateway_bench.run(quick)
     results["provider"] = await provider_bench.run(quick)
     results["server"] = await server_bench.run(quick)
     return results
@@ -54,8 +55,9 @@ def report(results: dict[str, Any]) -> str:
             "<= 1.15x",
         ),
     ]
+    rows += gateway_bench.rows(results["gateway"])
     for row in results["provider"]["lengths"]:
-        label = f"provider {row['chars']} chars, {row['lines']} lines"
+        label = f"abra {row['chars']} chars, {row['lines']} lines"
         if "g4f_cpu_ms" in row:
             rows.append(
                 (

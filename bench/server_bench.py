@@ -54,7 +54,8 @@ async def start(fake: FakeProcess, cookie_file: str) -> TimedClient:
     register_lsp_features(client, features)
     client.feature(types.WORKSPACE_APPLY_EDIT)(timed_apply_edit)
     await client.start_io(*SERVER)
-    options = {"metaai": {"url": fake.url, "graphUrl": fake.url, "cookiesFile": cookie_file}}
+    urls = {"url": fake.url, "graphUrl": fake.url, "gatewayUrl": fake.gateway_url}
+    options = {"metaai": {**urls, "cookiesFile": cookie_file}}
     await client.start_session(client_capabilities("visual_studio_code"), options)
     return client
 
@@ -210,7 +211,7 @@ async def cancel_latency(client: TimedClient, fake: FakeProcess, runs: int) -> l
 async def run(quick: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
         cookie_file = str(Path(folder) / "cookies.json")
-        Path(cookie_file).write_text('{"abra_sess": "bench"}')
+        Path(cookie_file).write_text('{"ecto_1_sess": "bench"}')
         async with FakeProcess() as fake:
             client = await start(fake, cookie_file)
             try:

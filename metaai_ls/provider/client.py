@@ -156,14 +156,15 @@ class MetaAIAccount(MetaAI):
     ) -> AsyncIterator[Result]:
         options, conversation = split_options(kwargs)
         async with cls(proxy, **options) as client:
-            client.ids.model(model)  # an unknown model fails before the browsers are read
+            model_name(client, model)  # an unknown model fails before the browsers are read
             if cookies is None:
                 # browser-cookie3 is slow and blocking: keep it off the event loop.
                 cookies = await asyncio.to_thread(get_cookies, ".meta.ai", True, True)
             client.require_login(cookies)
-            prompt = format_prompt(messages)
-            async for chunk in client.prompt(
-                prompt, cookies=cookies, conversation=conversation, model=model
+            dialect = await client.dialect(cookies)
+            # The dialect's generator directly: each layer costs per delta.
+            async for chunk in dialect.ask(
+                format_prompt(messages), conversation or Conversation(), model_name(client, model)
             ):
                 yield chunk
 
@@ -174,6 +175,10 @@ class MetaAIAccount(MetaAI):
             raise LoginRequiredError(
                 f"The meta.ai cookies given hold no login (no {names} cookie)."
             )
+
+
+def model_name(client: MetaAI, model: str | None) -> str:
+    return client.ids.model(model)[0]
 
 
 OPTIONS = (

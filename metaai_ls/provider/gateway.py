@@ -262,7 +262,8 @@ class GatewayDialect:
         import aiohttp
 
         try:
-            message = await asyncio.wait_for(socket.receive(), timeout)
+            # aiohttp's own time-out: no task per frame, as asyncio.wait_for would make.
+            message = await socket.receive(timeout)
         except (TimeoutError, asyncio.TimeoutError):
             raise MetaAITimeoutError(timeout, phase) from None
         if message.type == aiohttp.WSMsgType.BINARY:

@@ -24,7 +24,6 @@ HEAVY_MODULES = (
     "metaai_ls.provider.client",
     "metaai_ls.provider.api",
     "metaai_ls.provider.doctor",
-    "browser_cookie3",
 )
 
 

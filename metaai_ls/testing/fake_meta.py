@@ -80,6 +80,7 @@ class RecordedRequest:
     form: dict[str, str]
     query: dict[str, str] = dataclasses.field(default_factory=dict)
     json: Any = None
+    at: float = dataclasses.field(default_factory=time.monotonic)  # comparable across processes
 
     @property
     def variables(self) -> dict[str, Any]:
