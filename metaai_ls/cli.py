@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from metaai_ls import __version__
 
@@ -116,8 +116,22 @@ def _add_door_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-url", help="Meta Model API (METAAI_API_URL)")
 
 
-def _backend(args: argparse.Namespace) -> str:
-    return args.backend or os.environ.get("METAAI_BACKEND") or "account"
+def _door_options(args: argparse.Namespace):
+    """The flags as the provider's options (DoorOptions)."""
+    from metaai_ls.provider.doors import DoorOptions
+
+    return DoorOptions(
+        backend=args.backend or os.environ.get("METAAI_BACKEND") or "account",
+        cookies_file=args.cookies,
+        api_key_file=args.api_key_file,
+        proxy=args.proxy,
+        url=args.url,
+        graph_url=args.graph_url,
+        gateway_url=args.gateway_url,
+        api_url=args.api_url,
+        protocol=args.protocol,
+        model=args.model,
+    )
 
 
 def ask_main(argv: list[str]) -> int:
@@ -146,16 +160,17 @@ def ask_main(argv: list[str]) -> int:
 
 async def _ask(args: argparse.Namespace, question: str, context: str) -> int:
     from metaai_ls.provider import MetaAIError, Revision
+    from metaai_ls.provider.doors import open_answer
 
-    backend = _backend(args)
-    state = _ConversationState(backend)
+    options = _door_options(args)
+    state = _ConversationState(options.backend)
     conversation = state.load() if args.continue_ else None
     content = question if not context.strip() else f"{question}\n\n```\n{context.rstrip()}\n```"
     try:
         conversation = conversation or _new_conversation()
-        generator = await _generator(args, backend, content, conversation)
+        messages = [{"role": "user", "content": content}]
         ended_with_newline = True
-        async for chunk in generator:
+        async for chunk in await open_answer(options, messages, conversation):
             text = str(chunk)
             if isinstance(chunk, Revision):
                 print(
@@ -175,34 +190,6 @@ async def _ask(args: argparse.Namespace, question: str, context: str) -> int:
     return 0
 
 
-async def _generator(args: argparse.Namespace, backend: str, content: str, conversation: Any):
-    from metaai_ls.provider import MetaAIAccount, MetaModelAPI, api_key_from, load_cookie_file
-
-    messages = [{"role": "user", "content": content}]
-    if backend == "api":
-        key, _ = await asyncio.to_thread(api_key_from, args.api_key_file)
-        return MetaModelAPI.create_async_generator(
-            model=args.model,
-            messages=messages,
-            proxy=args.proxy,
-            api_key=key,
-            api_url=args.api_url,
-            conversation=conversation,
-        )
-    cookies = await asyncio.to_thread(load_cookie_file, args.cookies) if args.cookies else None
-    return MetaAIAccount.create_async_generator(
-        model=args.model,
-        messages=messages,
-        proxy=args.proxy,
-        cookies=cookies,
-        conversation=conversation,
-        url=args.url,
-        graph_url=args.graph_url,
-        gateway_url=args.gateway_url,
-        protocol=args.protocol,
-    )
-
-
 def doctor_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="metaai-ls doctor",
@@ -215,19 +202,7 @@ def doctor_main(argv: list[str]) -> int:
     _logging()
     from metaai_ls.provider.doctor import DoctorOptions, diagnose
 
-    options = DoctorOptions(
-        backend=_backend(args),
-        cookies_file=args.cookies,
-        api_key_file=args.api_key_file,
-        proxy=args.proxy,
-        url=args.url,
-        graph_url=args.graph_url,
-        gateway_url=args.gateway_url,
-        api_url=args.api_url,
-        protocol=args.protocol,
-        model=args.model,
-        send=args.send,
-    )
+    options = DoctorOptions(**dataclasses.asdict(_door_options(args)), send=args.send)
 
     async def run() -> int:
         ok = True
@@ -252,7 +227,8 @@ def models_main(argv: list[str]) -> int:
     _logging()
     from metaai_ls.provider import MetaAIError, MetaModelAPI, api_key_from, load_identifiers
 
-    if _backend(args) != "api":
+    options = _door_options(args)
+    if options.backend != "api":
         try:
             models = load_identifiers()["models"]
         except MetaAIError as error:
@@ -264,8 +240,8 @@ def models_main(argv: list[str]) -> int:
 
     async def run() -> int:
         try:
-            key, _ = await asyncio.to_thread(api_key_from, args.api_key_file)
-            async with MetaModelAPI(args.proxy, api_key=key, api_url=args.api_url) as client:
+            key, _ = await asyncio.to_thread(api_key_from, options.api_key_file)
+            async with MetaModelAPI(options.proxy, api_key=key, api_url=options.api_url) as client:
                 for name in await client.list_models():
                     print(name)
         except MetaAIError as error:

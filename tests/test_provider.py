@@ -4,8 +4,6 @@ The gateway dialect, today's, is tested in test_gateway.py."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import json
 import logging
 
@@ -54,14 +52,6 @@ async def collect(cookies, **kwargs) -> list:
             model="default", messages=MESSAGES, cookies=cookies, **kwargs
         )
     ]
-
-
-async def test_deltas_join_to_the_exact_answer(fake_env: FakeMetaAI, cookies):
-    fake_env.answers.append(FakeAnswer(ANSWER))
-    chunks = await collect(cookies)
-    assert all(isinstance(c, str) and c for c in chunks)
-    assert "".join(chunks) == ANSWER
-    assert len(chunks) == len(range(0, len(ANSWER), fake_env.chunk_size))
 
 
 async def test_account_request_carries_tokens_cookies_and_protocol_fields(fake_env, cookies):
@@ -220,40 +210,6 @@ async def test_identifiers_come_from_one_overridable_place(
     assert await collect(cookies)
     monkeypatch.delenv("METAAI_IDENTIFIERS")
     assert await collect(cookies, identifiers={"abra": {"send_message_doc_id": "1234"}})
-
-
-async def test_cancel_mid_stream_closes_the_connection_at_once(fake_env, cookies):
-    fake_env.scenario = "slow"
-    fake_env.answers.append(FakeAnswer("x" * 600))
-    first = asyncio.Event()
-
-    async def consume():
-        async for _ in MetaAIAccount.create_async_generator("default", MESSAGES, cookies=cookies):
-            first.set()
-
-    task = asyncio.create_task(consume())
-    await asyncio.wait_for(first.wait(), 5)
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    record = await fake_env.wait_for_stream(lambda r: r.client_gone_at is not None, timeout=2)
-    assert not record.finished
-
-
-async def test_sessions_are_closed_on_success_error_and_cancel(fake_env, cookies, recwarn):
-    await collect(cookies)
-    fake_env.scenario = "cut"
-    with pytest.raises(AnswerCutOffError):
-        await collect(cookies)
-    fake_env.scenario = "slow"
-    task = asyncio.create_task(collect(cookies))
-    await asyncio.sleep(0.2)
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    gc.collect()
-    await asyncio.sleep(0)
-    assert not [w for w in recwarn if "Unclosed" in str(w.message)]
 
 
 async def test_logs_never_hold_cookie_values(fake_env, cookies, caplog):

@@ -25,7 +25,7 @@ from .errors import (
 )
 from .files import read_small_file
 from .prompt import Messages
-from .transport import Timeouts, Transport
+from .transport import Timeouts, Transport, TransportClient
 
 try:
     from orjson import loads as _loads
@@ -35,6 +35,7 @@ except ImportError:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 KEY_VARIABLES = ("MODEL_API_KEY", "METAAI_API_KEY")
+OPTIONS = ("api_url", "connect_timeout", "read_timeout", "first_text_timeout", "identifiers")
 
 
 def api_key_from(key_file: str | None = None) -> tuple[str, str]:
@@ -52,11 +53,12 @@ def api_key_from(key_file: str | None = None) -> tuple[str, str]:
     raise ApiKeyError()
 
 
-class MetaModelAPI:
+class MetaModelAPI(TransportClient):
     label = "Meta Model API"
     working = True
     needs_auth = True
     supports_stream = True
+    default_model: ClassVar[str] = "muse-spark-1.3"  # identifiers.json: api.default_model
 
     def __init__(
         self,
@@ -80,15 +82,6 @@ class MetaModelAPI:
             self.api_url,
         )
 
-    default_model: ClassVar[str] = "muse-spark-1.3"
-
-    async def __aenter__(self) -> MetaModelAPI:
-        await self.transport.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.transport.__aexit__(*exc_info)
-
     @classmethod
     async def create_async_generator(
         cls,
@@ -100,11 +93,7 @@ class MetaModelAPI:
     ) -> AsyncIterator[str]:
         key = api_key or api_key_from()[0]
         conversation: Conversation | None = kwargs.get("conversation")
-        options = {
-            name: kwargs[name]
-            for name in ("api_url", "connect_timeout", "read_timeout", "identifiers")
-            if kwargs.get(name) is not None
-        }
+        options = {name: kwargs[name] for name in OPTIONS if kwargs.get(name) is not None}
         async with cls(proxy, api_key=key, **options) as client:
             model = client.model_name(model)
             sent = _with_history(messages, conversation)
@@ -162,13 +151,13 @@ class MetaModelAPI:
 
     async def _raise_for(self, response: Any, model: str | None) -> None:
         status = response.status
-        text = await response.text(errors="replace")
-        message = _error_message(text)
+        error = _error_object(await response.text(errors="replace"))
+        message = str(error.get("message") or error.get("code") or "")
         if status in (401, 403):
             raise ApiKeyError(f"The Meta Model API refused the API key (HTTP {status}).")
         if status == 429:
-            wait = response.headers.get("retry-after") or _retry_after(text)
-            raise RateLimitedError(wait, "this API key")
+            wait = response.headers.get("retry-after") or error.get("retry_after")
+            raise RateLimitedError(None if wait is None else str(wait), "this API key")
         if status in (400, 404) and model is not None and "model" in message.lower():
             raise ConfigError(await self._unknown_model(model))
         raise UnexpectedResponseError(
@@ -210,20 +199,12 @@ def _delta(data: bytes) -> str:
     return content if isinstance(content, str) else ""
 
 
-def _error_message(text: str) -> str:
+def _error_object(text: str) -> dict[str, Any]:
+    """The ``error`` object of an error answer (``{}`` when there is none)."""
     try:
         error = json.loads(text).get("error")
     except (ValueError, AttributeError):
-        return ""
+        return {}
     if isinstance(error, dict):
-        return str(error.get("message") or error.get("code") or "")
-    return str(error or "")
-
-
-def _retry_after(text: str) -> str | None:
-    try:
-        error = json.loads(text)["error"]
-        value = error.get("retry_after")
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None
-    return str(value) if value is not None else None
+        return error
+    return {"message": str(error)} if error else {}

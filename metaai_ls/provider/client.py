@@ -17,10 +17,13 @@ from .conversation import Conversation
 from .cookies import Cookies, forget_cookies, get_cookies
 from .errors import LoginRequiredError
 from .gateway import GatewayDialect
-from .home import TOKENS, load_home
+from .home import TOKENS, HomePage, load_home
+from .identifiers import Identifiers
 from .prompt import Messages, format_prompt
 from .results import Result
-from .transport import Timeouts, Transport
+from .transport import Timeouts, Transport, TransportClient
+
+NO_ANONYMOUS = "Meta AI needs a meta.ai login today (no anonymous use)."
 
 
 class Dialect(Protocol):
@@ -30,7 +33,7 @@ class Dialect(Protocol):
         """Send one prompt; yield the answer's deltas, then sources or images."""
 
 
-class MetaAI:
+class MetaAI(TransportClient):
     """Meta AI as an anonymous temporary user (the Abra dialect only)."""
 
     label = "Meta AI"
@@ -70,22 +73,14 @@ class MetaAI:
             self.web_url,
         )
 
-    async def __aenter__(self) -> MetaAI:
-        await self.transport.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.transport.__aexit__(*exc_info)
-
     @classmethod
     async def create_async_generator(
         cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
     ) -> AsyncIterator[Result]:
         options, conversation = split_options(kwargs)
         async with cls(proxy, **options) as client:
-            async for chunk in client.prompt(
-                format_prompt(messages), conversation=conversation, model=model
-            ):
+            answer = await client.start(format_prompt(messages), None, conversation, model)
+            async for chunk in answer:
                 yield chunk
 
     async def prompt(
@@ -96,11 +91,21 @@ class MetaAI:
         model: str | None = None,
     ) -> AsyncIterator[Result]:
         """Send ``message``; yield the answer as deltas, then sources or images."""
+        async for result in await self.start(message, cookies, conversation, model):
+            yield result
+
+    async def start(
+        self,
+        message: str,
+        cookies: Cookies | None,
+        conversation: Conversation | None,
+        model: str | None,
+    ) -> AsyncIterator[Result]:
+        """The dialect's own answer generator: no layer of ours between it and the caller
+        (each one costs per delta)."""
         model_name, _ = self.ids.model(model)  # an unknown model fails before any request
         dialect = await self.dialect(cookies)
-        conversation = conversation if conversation is not None else Conversation()
-        async for result in dialect.ask(message, conversation, model_name):
-            yield result
+        return dialect.ask(message, conversation or Conversation(), model_name)
 
     async def dialect(self, cookies: Cookies | None) -> Dialect:
         """The dialect the site speaks: ``protocol``, else what the home page tells."""
@@ -110,20 +115,21 @@ class MetaAI:
             if TOKENS.get(key, float(self.ids["web"]["token_max_age_seconds"])):
                 return self._gateway(cookies, None)  # a fresh token: no home page needed
         if self.protocol == "gateway" and not gateway_login:
-            raise LoginRequiredError(self._no_login_detail("gateway", cookies))
+            raise self.no_login(("gateway",), cookies)
         home = await load_home(self.transport, self.web_url, cookies, self.ids, forget_cookies)
-        if self.protocol == "gateway" or (self.protocol == "auto" and home.access_token(self.ids)):
+        chosen = dialect_of(home, self.protocol, self.ids)
+        if chosen == "gateway":
             if not gateway_login:
-                raise LoginRequiredError(self._no_login_detail("gateway", cookies))
+                raise self.no_login(("gateway",), cookies)
             return self._gateway(cookies, home)
-        if self.protocol == "abra" or home.abra_tokens()[0]:
+        if chosen == "abra":
             return AbraDialect(
                 self.transport, self.ids, self.web_url, self.graph_url, home, bool(cookies)
             )
         raise LoginRequiredError(
             "The meta.ai home page holds no login for the cookies given (no access token)."
             if cookies
-            else "Meta AI needs a meta.ai login today (no anonymous use)."
+            else NO_ANONYMOUS
         )
 
     def _gateway(self, cookies: Cookies, home: Any) -> GatewayDialect:
@@ -131,11 +137,14 @@ class MetaAI:
             self.transport, self.ids, self.web_url, self.gateway_url, cookies, home
         )
 
-    def _no_login_detail(self, dialect: str, cookies: Cookies | None) -> str:
+    def login_dialects(self) -> tuple[str, ...]:
+        return ("gateway", "abra") if self.protocol == "auto" else (self.protocol,)
+
+    def no_login(self, dialects: tuple[str, ...], cookies: Cookies | None) -> LoginRequiredError:
         if not cookies:
-            return "Meta AI needs a meta.ai login today (no anonymous use)."
-        name = self.ids.login_cookie(dialect)
-        return f"The meta.ai cookies given hold no login (no `{name}` cookie)."
+            return LoginRequiredError(NO_ANONYMOUS)
+        names = " or ".join(f"`{self.ids.login_cookie(d)}`" for d in dialects)
+        return LoginRequiredError(f"The meta.ai cookies given hold no login (no {names} cookie).")
 
 
 class MetaAIAccount(MetaAI):
@@ -156,29 +165,28 @@ class MetaAIAccount(MetaAI):
     ) -> AsyncIterator[Result]:
         options, conversation = split_options(kwargs)
         async with cls(proxy, **options) as client:
-            model_name(client, model)  # an unknown model fails before the browsers are read
+            client.ids.model(model)  # an unknown model fails before the browsers are read
             if cookies is None:
                 # browser-cookie3 is slow and blocking: keep it off the event loop.
                 cookies = await asyncio.to_thread(get_cookies, ".meta.ai", True, True)
             client.require_login(cookies)
-            dialect = await client.dialect(cookies)
-            # The dialect's generator directly: each layer costs per delta.
-            async for chunk in dialect.ask(
-                format_prompt(messages), conversation or Conversation(), model_name(client, model)
-            ):
+            answer = await client.start(format_prompt(messages), cookies, conversation, model)
+            async for chunk in answer:
                 yield chunk
 
     def require_login(self, cookies: Cookies) -> None:
-        dialects = ("gateway", "abra") if self.protocol == "auto" else (self.protocol,)
+        dialects = self.login_dialects()
         if not any(self.ids.login_cookie(d) in cookies for d in dialects):
-            names = " or ".join(f"`{self.ids.login_cookie(d)}`" for d in dialects)
-            raise LoginRequiredError(
-                f"The meta.ai cookies given hold no login (no {names} cookie)."
-            )
+            raise self.no_login(dialects, cookies)
 
 
-def model_name(client: MetaAI, model: str | None) -> str:
-    return client.ids.model(model)[0]
+def dialect_of(home: HomePage, protocol: str, ids: Identifiers) -> str | None:
+    """The dialect to speak: the one asked for, else what the home page tells."""
+    if protocol != "auto":
+        return protocol
+    if home.access_token(ids):
+        return "gateway"
+    return "abra" if home.abra_tokens()[0] else None
 
 
 OPTIONS = (

@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from .doors import DoorOptions, cookies_from_file
 from .errors import LoginRequiredError, MetaAIError
 from .files import world_readable
 
@@ -31,18 +32,8 @@ class Step:
 
 
 @dataclasses.dataclass
-class DoctorOptions:
-    backend: str = "account"
-    cookies_file: str | None = None
-    api_key_file: str | None = None
-    proxy: str | None = None
-    url: str | None = None
-    graph_url: str | None = None
-    gateway_url: str | None = None
-    api_url: str | None = None
-    protocol: str | None = None
-    model: str | None = None
-    send: bool = False
+class DoctorOptions(DoorOptions):
+    send: bool = False  # also ask a one-word question
 
 
 class _Failed(Exception):
@@ -67,19 +58,17 @@ def _fail(name: str, error: BaseException | str, help: str = "") -> _Failed:
 
 
 async def _account_steps(options: DoctorOptions) -> AsyncIterator[Step]:
-    from .client import MetaAIAccount
+    from .client import MetaAIAccount, dialect_of
     from .conversation import Conversation
-    from .cookies import get_cookies, load_cookie_file
+    from .cookies import get_cookies
     from .gateway import GatewayDialect
     from .home import load_home
 
     source = options.cookies_file or os.environ.get("METAAI_COOKIES")
     try:
-        if options.cookies_file:
-            path = os.path.expanduser(options.cookies_file)
-            cookies = await asyncio.to_thread(load_cookie_file, path)
-        else:
-            cookies = await asyncio.to_thread(get_cookies, ".meta.ai", True, True)
+        cookies = await cookies_from_file(options.cookies_file) or await asyncio.to_thread(
+            get_cookies, ".meta.ai", True, True
+        )
     except MetaAIError as error:
         raise _fail("cookies", error) from None
     where = source or "your browsers (browser-cookie3)"
@@ -111,10 +100,8 @@ async def _account_steps(options: DoctorOptions) -> AsyncIterator[Step]:
         yield Step("home page", True, f"{client.web_url} answered ({challenge}, {_ms(started)})")
         token = home.access_token(client.ids)
         lsd, _ = home.abra_tokens()
-        dialect = client.protocol
-        if dialect == "auto":
-            dialect = "gateway" if token else "abra" if lsd else "none"
-        if dialect == "none":
+        dialect = dialect_of(home, client.protocol, client.ids)
+        if dialect is None:
             raise _fail(
                 "dialect",
                 "the page has no access token and no LSD token",

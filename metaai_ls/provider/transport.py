@@ -143,6 +143,19 @@ class Transport:
             raise ConnectionFailedError(self.host, type(error).__name__) from None
 
 
+class TransportClient:
+    """A provider whose ``transport`` is open exactly as long as its ``async with`` block."""
+
+    transport: Transport
+
+    async def __aenter__(self):  # -> the provider itself
+        await self.transport.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.transport.__aexit__(*exc_info)
+
+
 def cookie_header(cookies: Mapping[str, str] | None) -> dict[str, str]:
     if not cookies:
         return {}

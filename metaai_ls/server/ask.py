@@ -171,7 +171,7 @@ class Ask:
         from metaai_ls.provider import Revision
 
         conversation = self.ls.conversation_for(self.uri, self.request.new_conversation)
-        stream = backend.answer(self.ls.settings, self.messages, conversation)
+        stream = await backend.answer(self.ls.settings, self.messages, conversation)
         async with contextlib.aclosing(stream) as results:
             async for result in results:
                 if isinstance(result, Revision):

@@ -3,10 +3,9 @@ protocol) or the Meta Model API (an API key). No HTTP here: the provider does th
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 import importlib
 import logging
-import os
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +13,7 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from metaai_ls.provider import Conversation, Result
+    from metaai_ls.provider.doors import DoorOptions
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 # ask does not pay for them and start-up does not either.
 HEAVY_MODULES = (
     "aiohttp",
+    "metaai_ls.provider.doors",
     "metaai_ls.provider.client",
     "metaai_ls.provider.api",
     "metaai_ls.provider.doctor",
@@ -35,66 +36,27 @@ def import_heavy_modules() -> None:
             logger.debug("preloading %s failed: %s", name, type(error).__name__)
 
 
+def door_options(settings: Settings) -> DoorOptions:
+    """The settings the provider needs (they bear the same names)."""
+    from metaai_ls.provider.doors import DoorOptions
+
+    names = (field.name for field in dataclasses.fields(DoorOptions))
+    return DoorOptions(**{name: getattr(settings, name) for name in names})
+
+
 async def answer(
     settings: Settings, messages: list[dict[str, str]], conversation: Conversation
 ) -> AsyncIterator[Result]:
-    """The provider's results for one ask, through the chosen backend."""
-    if settings.backend == "api":
-        from metaai_ls.provider import MetaModelAPI, api_key_from
+    """The provider's answer generator for one ask, through the chosen backend."""
+    from metaai_ls.provider.doors import open_answer
 
-        key, _ = await asyncio.to_thread(api_key_from, settings.api_key_file)
-        generator = MetaModelAPI.create_async_generator(
-            model=settings.model,
-            messages=messages,
-            proxy=settings.proxy,
-            api_key=key,
-            api_url=settings.api_url,
-            conversation=conversation,
-        )
-    else:
-        from metaai_ls.provider import MetaAIAccount
-
-        generator = MetaAIAccount.create_async_generator(
-            model=settings.model,
-            messages=messages,
-            proxy=settings.proxy,
-            cookies=await account_cookies(settings),
-            conversation=conversation,
-            url=settings.url,
-            graph_url=settings.graph_url,
-            gateway_url=settings.gateway_url,
-            protocol=settings.protocol,
-        )
-    async for result in generator:
-        yield result
-
-
-async def account_cookies(settings: Settings) -> dict[str, str] | None:
-    """The `cookiesFile` setting's cookies; None lets the provider find them."""
-    if not settings.cookies_file:
-        return None
-    from metaai_ls.provider import load_cookie_file
-
-    path = os.path.expanduser(settings.cookies_file)
-    return await asyncio.to_thread(load_cookie_file, path)
+    return await open_answer(door_options(settings), messages, conversation)
 
 
 async def doctor(settings: Settings, send: bool = False) -> dict[str, Any]:
     from metaai_ls.provider.doctor import DoctorOptions, report
 
-    options = DoctorOptions(
-        backend=settings.backend,
-        cookies_file=settings.cookies_file,
-        api_key_file=settings.api_key_file,
-        proxy=settings.proxy,
-        url=settings.url,
-        graph_url=settings.graph_url,
-        gateway_url=settings.gateway_url,
-        api_url=settings.api_url,
-        protocol=settings.protocol,
-        model=settings.model,
-        send=send,
-    )
+    options = DoctorOptions(**dataclasses.asdict(door_options(settings)), send=send)
     ok, steps = await report(options)
     return {
         "ok": ok,

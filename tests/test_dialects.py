@@ -1,0 +1,83 @@
+"""What both account dialects promise alike (the gateway, today's; Abra, g4f's), each test
+run against the fake speaking each: exact deltas, cancel closes the connection at once,
+sessions and sockets closed on success, error and cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import time
+
+import pytest
+import pytest_asyncio
+
+from metaai_ls.provider import AnswerCutOffError, MetaAIAccount
+from metaai_ls.testing import FakeAnswer, FakeMetaAI
+from tests.conftest import SECRET_DATR, SECRET_SESSION
+
+ANSWER = "Hello 👋 wörld!\r\nHere is code:\n```python\nprint('日本語')\n```\nThat's all. 🎉"
+MESSAGES = [{"role": "user", "content": "Say hello"}]
+LOGIN = {"gateway": "ecto_1_sess", "abra": "abra_sess"}
+
+
+@pytest_asyncio.fixture(params=sorted(LOGIN))
+async def door(request, monkeypatch) -> tuple[FakeMetaAI, dict[str, str]]:
+    """The fake speaking one dialect, the documented variables pointing at it, and cookies
+    holding that dialect's login."""
+    async with FakeMetaAI(dialect=request.param) as fake:
+        for name, value in fake.environment().items():
+            monkeypatch.setenv(name, value)
+        yield fake, {LOGIN[request.param]: SECRET_SESSION, "datr": SECRET_DATR}
+
+
+async def collect(cookies) -> list:
+    return [
+        c async for c in MetaAIAccount.create_async_generator("fast", MESSAGES, cookies=cookies)
+    ]
+
+
+async def test_deltas_join_to_the_exact_answer(door):
+    fake, cookies = door
+    fake.answers.append(FakeAnswer(ANSWER))
+    chunks = await collect(cookies)
+    assert all(isinstance(c, str) and c for c in chunks)
+    assert "".join(chunks) == ANSWER
+    assert len(chunks) == len(range(0, len(ANSWER), fake.chunk_size))
+
+
+async def test_cancel_mid_stream_closes_the_connection_at_once(door):
+    fake, cookies = door
+    fake.scenario = "slow"
+    fake.answers.append(FakeAnswer("x" * 600))
+    first = asyncio.Event()
+
+    async def consume():
+        async for _ in MetaAIAccount.create_async_generator("fast", MESSAGES, cookies=cookies):
+            first.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(first.wait(), 5)
+    cancelled = time.monotonic()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    record = await fake.wait_for_stream(lambda r: r.client_gone_at is not None, timeout=2)
+    assert not record.finished and record.client_gone_at - cancelled < 1.0
+
+
+async def test_sessions_and_sockets_are_closed_on_success_error_and_cancel(door, recwarn):
+    fake, cookies = door
+    await collect(cookies)
+    fake.scenario = "cut"
+    with pytest.raises(AnswerCutOffError):
+        await collect(cookies)
+    fake.scenario = "slow"
+    task = asyncio.create_task(collect(cookies))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    gc.collect()
+    await asyncio.sleep(0)
+    assert not [w for w in recwarn if "Unclosed" in str(w.message)]
