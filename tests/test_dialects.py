@@ -12,9 +12,18 @@ import time
 import pytest
 import pytest_asyncio
 
-from metaai_ls.provider import AnswerCutOffError, MetaAIAccount
+from metaai_ls.provider import (
+    AnswerCutOffError,
+    GeoBlockedError,
+    LoginExpiredError,
+    MetaAIAccount,
+    MetaAIError,
+    RateLimitedError,
+    ResponseErrorsError,
+    SomethingWentWrongError,
+)
 from metaai_ls.testing import FakeAnswer, FakeMetaAI
-from tests.conftest import SECRET_DATR, SECRET_SESSION
+from tests.conftest import SECRET_DATR, SECRET_SESSION, assert_no_secret
 
 ANSWER = "Hello 👋 wörld!\r\nHere is code:\n```python\nprint('日本語')\n```\nThat's all. 🎉"
 MESSAGES = [{"role": "user", "content": "Say hello"}]
@@ -81,3 +90,26 @@ async def test_sessions_and_sockets_are_closed_on_success_error_and_cancel(door,
     gc.collect()
     await asyncio.sleep(0)
     assert not [w for w in recwarn if "Unclosed" in str(w.message)]
+
+
+@pytest.mark.parametrize(
+    ("scenario", "error", "words"),
+    [
+        ("error_page", SomethingWentWrongError, "Something Went Wrong"),
+        ("errors_line", ResponseErrorsError, "field_exception"),
+        ("unauthorized", LoginExpiredError, "HTTP 401"),
+        ("forbidden", LoginExpiredError, "HTTP 403"),
+        ("rate_limited", RateLimitedError, "after 30 seconds"),
+        ("geo", GeoBlockedError, "not available in your country"),
+        ("cut", AnswerCutOffError, "cut off after"),
+        ("reset", AnswerCutOffError, "cut off after"),
+    ],
+)
+async def test_each_failure_has_its_own_error_and_a_sentence(door, scenario, error, words, caplog):
+    fake, cookies = door
+    fake.scenario = scenario
+    with pytest.raises(error) as raised:
+        await collect(cookies)
+    assert isinstance(raised.value, MetaAIError)
+    assert words in str(raised.value)
+    assert_no_secret(str(raised.value), caplog.text)

@@ -17,7 +17,6 @@ from metaai_ls.provider import (
     ClientChangedError,
     ConfigError,
     Conversation,
-    GeoBlockedError,
     LoginExpiredError,
     LoginRequiredError,
     MetaAI,
@@ -25,9 +24,7 @@ from metaai_ls.provider import (
     MetaAIError,
     MetaAITimeoutError,
     RateLimitedError,
-    ResponseErrorsError,
     Revision,
-    SomethingWentWrongError,
     protowire,
 )
 from metaai_ls.provider import frames as frames_module
@@ -130,14 +127,6 @@ async def test_the_challenge_page_is_solved_and_its_cookies_kept(fake_env, cooki
 @pytest.mark.parametrize(
     ("scenario", "error", "words"),
     [
-        ("error_page", SomethingWentWrongError, "Something Went Wrong"),
-        ("errors_line", ResponseErrorsError, "field_exception"),
-        ("unauthorized", LoginExpiredError, "HTTP 401"),
-        ("forbidden", LoginExpiredError, "HTTP 403"),
-        ("rate_limited", RateLimitedError, "after 30 seconds"),
-        ("geo", GeoBlockedError, "not available in your country"),
-        ("cut", AnswerCutOffError, "cut off after"),
-        ("reset", AnswerCutOffError, "cut off after"),
         ("expired", LoginRequiredError, "no access token"),
         ("challenge_stays", ClientChangedError, "challenge page stays"),
         ("client_changed", ClientChangedError, "Unknown type"),
@@ -146,7 +135,7 @@ async def test_the_challenge_page_is_solved_and_its_cookies_kept(fake_env, cooki
         ("hang", MetaAITimeoutError, "start answering"),
     ],
 )
-async def test_each_failure_has_its_own_error_and_a_sentence(
+async def test_each_gateway_failure_has_its_own_error_and_a_sentence(
     fake_env, cookies, scenario, error, words, caplog
 ):
     fake_env.scenario = scenario
