@@ -62,10 +62,12 @@ class Ours:
 
 
 class Bare:
-    """The same frames received by aiohttp and not parsed: the floor."""
+    """The same frames received by aiohttp and not parsed: the floor. With ``timeout``,
+    each receive carries the read time-out the contract requires (as ours does)."""
 
-    def __init__(self, fake: FakeProcess) -> None:
+    def __init__(self, fake: FakeProcess, timeout: float | None = None) -> None:
         self.fake = fake
+        self.timeout = timeout
         self.token: str | None = None
         self.ids = load_identifiers()
         self.conversation = "00000000-0000-4000-8000-000000000000"
@@ -96,7 +98,7 @@ class Bare:
                 )
                 received = 0
                 while True:
-                    message = await ws.receive()
+                    message = await ws.receive(self.timeout)
                     if message.type != aiohttp.WSMsgType.BINARY or message.data[:1] == b"\x0e":
                         break
                     received += len(message.data)
@@ -117,13 +119,14 @@ async def provider(quick: bool) -> list[dict[str, Any]]:
     repeats = 3 if quick else 7
     rows = []
     async with FakeProcess() as fake:
-        ours, bare = Ours(fake), Bare(fake)
+        ours, bare, timed = Ours(fake), Bare(fake), Bare(fake, timeout=60.0)
         await fake.configure(reset=True, answers=["warm up"], chunk_size=CHUNK)
         await ours()
         await bare()
+        await timed()
         for chars in lengths:
             answer = answer_of(chars)
-            mine, floor = [], []
+            mine, floor, timed_floor = [], [], []
             for _ in range(repeats):  # interleaved
                 await fake.configure(reset=True, answers=[answer], chunk_size=CHUNK)
                 cpu, first, text = await ours()
@@ -132,8 +135,11 @@ async def provider(quick: bool) -> list[dict[str, Any]]:
                 mine.append((cpu, first - stream["first_line_at"]))
                 await fake.configure(reset=True, answers=[answer], chunk_size=CHUNK)
                 floor.append((await bare())[0])
+                await fake.configure(reset=True, answers=[answer], chunk_size=CHUNK)
+                timed_floor.append((await timed())[0])
             ours_ms = statistics.median(c for c, _ in mine) * 1000
             bare_ms = statistics.median(floor) * 1000
+            timed_ms = statistics.median(timed_floor) * 1000
             rows.append(
                 {
                     "chars": chars,
@@ -141,6 +147,8 @@ async def provider(quick: bool) -> list[dict[str, Any]]:
                     "ours_cpu_ms": ours_ms,
                     "bare_cpu_ms": bare_ms,
                     "cpu_ratio": ours_ms / bare_ms,
+                    "bare_timeout_cpu_ms": timed_ms,
+                    "cpu_ratio_timeout": ours_ms / timed_ms,
                     "first_delta_ms": statistics.median(t for _, t in mine) * 1000,
                 }
             )

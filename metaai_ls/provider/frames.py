@@ -74,6 +74,18 @@ def read_frames(message: bytes) -> Iterator[Frame]:
         position = end if end > start else len(message)
 
 
+def lone_data_body(message: bytes) -> bytes | None:
+    """The body of a message that is exactly one data frame (the usual case), else None."""
+    if (
+        len(message) > HEADER + 2
+        and message[0] == DATA
+        and message[HEADER + 1] == DATA_MARK
+        and int.from_bytes(message[3:6], "little") == len(message) - HEADER
+    ):
+        return message[HEADER + 2 :]
+    return None
+
+
 def event_of(body: bytes) -> dict[str, Any] | None:
     """The JSON event in a frame's body: from the first ``{``, the longest valid object
     (a few non-JSON bytes may follow it); else JSON found inside a protobuf envelope."""
@@ -87,16 +99,14 @@ def event_of(body: bytes) -> dict[str, Any] | None:
 
 
 def _json_object(data: bytes, start: int) -> dict[str, Any] | None:
+    # Up to the last "}": one parse whether or not a few non-JSON bytes follow the event.
+    end = data.rfind(b"}")
     try:
-        value = _loads(data[start:] if start else data)
+        value = _loads(data[start : end + 1]) if end > start else None
     except ValueError:
-        end = data.rfind(b"}")
         try:
-            value = _loads(data[start : end + 1]) if end > start else None
+            text = data[start:].decode("utf-8", "replace")
+            value = json.JSONDecoder().raw_decode(text)[0]
         except ValueError:
-            try:
-                text = data[start:].decode("utf-8", "replace")
-                value = json.JSONDecoder().raw_decode(text)[0]
-            except ValueError:
-                return None
+            return None
     return value if isinstance(value, dict) else None

@@ -113,8 +113,18 @@ class GatewayDialect:
                 await self.prepare(conversation.id, mode)
             answer = GatewayAnswer(self.gw["reasoning_typename"], self.gw["reasoning_path"])
             try:
-                async for result in self.turn(token, prompt, conversation, mode, answer):
-                    yield result
+                # The answer loop runs here, not in a generator of its own: every
+                # generator layer costs per delta.
+                phase = "connecting to Meta AI's gateway"
+                with self.transport.errors(phase, lambda answer=answer: answer.length):
+                    async with await self.start_turn(token, prompt, conversation, mode) as socket:
+                        wait = self.transport.timeouts.first_text
+                        while (
+                            results := await self._next_results(socket, answer, wait)
+                        ) is not None:
+                            wait = self.transport.timeouts.read
+                            for result in results:
+                                yield result
             except Rejected:
                 TOKENS.forget(self.token_key)
                 if attempt:
@@ -152,28 +162,26 @@ class GatewayDialect:
                 check_status(response.status, text, True, response.headers, forget_cookies)
         return _graphql_data(text)
 
-    async def turn(
-        self,
-        token: str,
-        prompt: str,
-        conversation: Conversation,
-        mode: Mapping[str, Any],
-        answer: GatewayAnswer,
-    ) -> AsyncIterator[Result]:
+    async def start_turn(
+        self, token: str, prompt: str, conversation: Conversation, mode: Mapping[str, Any]
+    ) -> aiohttp.ClientWebSocketResponse:
+        """A socket with the prompt sent on a new, acknowledged stream."""
         request_id = str(uuid.uuid4())
         self.last_phase = "handshake"
-        with self.transport.errors("connecting to Meta AI's gateway", lambda: answer.length):
-            async with await self._connect(self._query(token, request_id)) as socket:
-                await self._open(socket, conversation.id)
-                payload = self.prompt_message(prompt, conversation, mode, request_id)
-                frame = frames.data_frame(
-                    {"req-id": request_id, "payload": base64.b64encode(payload).decode()}, 0
-                )
-                await socket.send_bytes(frame)
-                self.last_phase = "answer"
-                logger.debug("sent a prompt of %d characters to the gateway", len(prompt))
-                async for result in self._answer(socket, answer):
-                    yield result
+        socket = await self._connect(self._query(token, request_id))
+        try:
+            await self._open(socket, conversation.id)
+            payload = self.prompt_message(prompt, conversation, mode, request_id)
+            frame = frames.data_frame(
+                {"req-id": request_id, "payload": base64.b64encode(payload).decode()}, 0
+            )
+            await socket.send_bytes(frame)
+        except BaseException:
+            await socket.close()
+            raise
+        self.last_phase = "answer"
+        logger.debug("sent a prompt of %d characters to the gateway", len(prompt))
+        return socket
 
     async def handshake(self, token: str) -> None:
         """Connect and open a stream, as a turn does, without sending a message (doctor)."""
@@ -224,36 +232,36 @@ class GatewayDialect:
         if wait > 0:
             await asyncio.sleep(wait)
 
-    async def _answer(
-        self, socket: aiohttp.ClientWebSocketResponse, answer: GatewayAnswer
-    ) -> AsyncIterator[Result]:
-        timeouts = self.transport.timeouts
-        first = True
-        while not answer.done:
-            wait = timeouts.first_text if first else timeouts.read
-            try:
-                data = await self._receive(socket, wait, "waiting for Meta AI to start answering")
-            except MetaAITimeoutError:
-                if answer.length:
-                    raise AnswerCutOffError(answer.length) from None
-                raise
-            first = False
-            if data is None:  # the socket closed
-                if answer.length:
-                    raise AnswerCutOffError(answer.length)
-                raise Rejected()
-            for frame in frames.read_frames(data):
-                if frame.type == frames.END:
-                    for result in answer.flush_held():
-                        yield result
-                    if not answer.length:
-                        raise Rejected()
-                    answer.done = True
-                    break
-                if frame.type != frames.DATA or (event := frames.event_of(frame.body)) is None:
-                    continue
-                for result in answer.feed(event):
-                    yield result
+    async def _next_results(
+        self, socket: aiohttp.ClientWebSocketResponse, answer: GatewayAnswer, wait: float
+    ) -> list[Result] | None:
+        """The results of the next message (often none); None once the turn has ended."""
+        if answer.done:
+            return None
+        try:
+            data = await self._receive(socket, wait, "waiting for Meta AI to start answering")
+        except MetaAITimeoutError:
+            if answer.length:
+                raise AnswerCutOffError(answer.length) from None
+            raise
+        if data is None:  # the socket closed
+            if answer.length:
+                raise AnswerCutOffError(answer.length)
+            raise Rejected()
+        if (body := frames.lone_data_body(data)) is not None:  # the usual message
+            event = frames.event_of(body)
+            return answer.feed(event) if event is not None else []
+        results: list[Result] = []
+        for frame in frames.read_frames(data):
+            if frame.type == frames.END:
+                results += answer.flush_held()
+                if not answer.length:
+                    raise Rejected()
+                answer.done = True
+                break
+            if frame.type == frames.DATA and (event := frames.event_of(frame.body)) is not None:
+                results += answer.feed(event)
+        return results
 
     async def _receive(
         self, socket: aiohttp.ClientWebSocketResponse, timeout: float, phase: str

@@ -70,6 +70,13 @@ class GatewayAnswer:
     def feed(self, event: dict[str, Any]) -> list[Result]:
         """The new results of one event (usually one delta, or none)."""
         self.events += 1
+        if (delta := self._next_tail_delta(event)) is not None:
+            self._next_seq += 1
+            if not delta:
+                return []
+            self.sections[-1].append(delta)
+            self._emit(delta)
+            return [delta]
         _raise_errors(event)
         if "response_id" in event and "seq" not in event and "type" not in event:
             return self.finish(event)
@@ -89,6 +96,30 @@ class GatewayAnswer:
             self._next_seq += 1
         self._drain()
         return self._take()
+
+    def _next_tail_delta(self, event: dict[str, Any]) -> str | None:
+        """The text of the usual event, the next in order appending to the last answer
+        section while everything before is streamed; None for any other event."""
+        if not (
+            self._in_sync
+            and not self._held
+            and self.sections
+            and event.get("seq") == self._next_seq
+            and event.get("type") == "patch"
+            and "errors" not in event
+            and "error" not in event
+            and not self.sections[-1].reasoning
+        ):
+            return None
+        operations = event.get("operations")
+        if type(operations) is not list or len(operations) != 1:
+            return None
+        operation = operations[0]
+        if type(operation) is not dict or operation.get("op") != "delta":
+            return None
+        value = operation.get("value")
+        path = f"/sections/{len(self.sections) - 1}/view_model/primitive/text"
+        return value if type(value) is str and operation.get("path") == path else None
 
     def flush_held(self) -> list[Result]:
         """At the end of the turn: apply what was held back, in order."""
