@@ -320,6 +320,25 @@ async def test_user_actions_from_configuration(fake, cookie_file, tmp_path):
         await stop_client(client)
 
 
+async def test_unset_settings_sent_as_empty_strings_are_defaults(fake, cookie_file, tmp_path):
+    """VS Code's pulled configuration holds "" for every string setting left unset."""
+    from pytest_lsp import client_capabilities
+
+    empty = {"protocol": "", "proxy": "", "apiUrl": "", "apiKeyFile": "", "model": ""}
+    client = await start_client(
+        client_capabilities("visual_studio_code"),
+        settings_for(fake, cookie_file, **empty),
+        str(tmp_path),
+    )
+    try:
+        doc = client.open("file:///w/a.py", CODE)
+        result = await client.ask(uri=doc.uri, prompt="hi", mode="chat")
+        assert "error" not in result
+        assert [m.message for m in client.messages] == []
+    finally:
+        await stop_client(client)
+
+
 async def test_workspace_configuration_is_read_and_followed(fake, cookie_file, tmp_path):
     from pytest_lsp import client_capabilities
 

@@ -128,7 +128,8 @@ class MetaAILanguageServer(LanguageServer):
         """Merge the sections (later ones win) and warn about values not used."""
         merged: dict[str, Any] = {}
         for section in sections:
-            merged.update({k: v for k, v in section_of(section).items() if v is not None})
+            # Editors send an unset string setting as "" (VS Code's pulled configuration).
+            merged.update({k: v for k, v in section_of(section).items() if v not in (None, "")})
         self.settings, warnings = parse_settings(merged)
         for warning in warnings:
             self.show(types.MessageType.Warning, warning)
