@@ -63,6 +63,13 @@ class EditorClient(LanguageClient):
         self.hold_edit_reports = False  # like eglot: applied edits reported later
         self.held_reports: list[types.DidChangeTextDocumentParams] = []
         self.encoding = "utf-16"
+        # How a server edit comes back as didChange: "exact", or "split" as VS Code does
+        # (the replaced text deleted, the new text inserted in pieces, line breaks in the
+        # document's own way), or "whole" (one whole-document change).
+        self.report_style = "exact"
+        self.code_lens_refreshes = 0
+        self.never_answer_edits = False
+        self.edits_released = asyncio.Event()
 
     async def start_session(
         self, capabilities: types.ClientCapabilities, options: dict[str, Any]
@@ -129,9 +136,45 @@ class EditorClient(LanguageClient):
             assert len(change.edits) == 1
             edit = change.edits[0]
             assert isinstance(edit, types.TextEdit)
-            self._change(document.uri, edit.range, edit.new_text, hold=self.hold_edit_reports)
+            if self.report_style == "exact":
+                self._change(document.uri, edit.range, edit.new_text, hold=self.hold_edit_reports)
+            else:
+                self._re_expressed(document, edit)
         self.applied_edits.append(params)
         return types.ApplyWorkspaceEditResult(applied=True)
+
+    def _re_expressed(self, document: Document, edit: types.TextEdit) -> None:
+        """Apply a server edit and report it the way VS Code (or a full-sync client) does."""
+        old = document.text
+        eol = "\r\n" if "\r\n" in old else "\n"
+        new_text = edit.new_text.replace("\r\n", "\n").replace("\n", eol)
+        start = offset_of(old, edit.range.start, self.encoding)
+        end = offset_of(old, edit.range.end, self.encoding)
+        document.text = old[:start] + new_text + old[end:]
+        document.version += 1
+        changes: list[types.TextDocumentContentChangeEvent] = []
+        if self.report_style == "whole":
+            changes.append(types.TextDocumentContentChangeWholeDocument(text=document.text))
+        else:
+            text = old
+            pieces = [(start, end, "")] + [
+                (start + at, start + at, new_text[at : at + 5]) for at in range(0, len(new_text), 5)
+            ]
+            for low, high, piece in pieces:
+                if low == high and not piece:
+                    continue
+                range_ = types.Range(
+                    position_of(text, low, self.encoding), position_of(text, high, self.encoding)
+                )
+                changes.append(types.TextDocumentContentChangePartial(range=range_, text=piece))
+                text = text[:low] + piece + text[high:]
+            assert text == document.text
+        self.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                types.VersionedTextDocumentIdentifier(uri=document.uri, version=document.version),
+                changes,
+            )
+        )
 
     async def ask(self, **arguments: Any) -> Any:
         return await self.workspace_execute_command_async(
@@ -145,8 +188,15 @@ class EditorClient(LanguageClient):
         return list(self.progress_reports.items())
 
 
-def apply_edit(client: EditorClient, params: types.ApplyWorkspaceEditParams):
+async def apply_edit(client: EditorClient, params: types.ApplyWorkspaceEditParams):
+    if client.never_answer_edits:
+        await client.edits_released.wait()  # a client that does not answer (until told)
+        return types.ApplyWorkspaceEditResult(applied=False)
     return client.apply(params)
+
+
+def code_lens_refresh(client: EditorClient, params: None) -> None:
+    client.code_lens_refreshes += 1
 
 
 def _code_action_or_command(value: Any, _: Any) -> types.CodeAction | types.Command:
@@ -173,4 +223,5 @@ def make_editor_client() -> EditorClient:
     client = EditorClient(converter_factory=editor_converter)
     register_lsp_features(client)
     client.feature(types.WORKSPACE_APPLY_EDIT)(apply_edit)
+    client.feature(types.WORKSPACE_CODE_LENS_REFRESH)(code_lens_refresh)
     return client

@@ -37,10 +37,13 @@ def settings_for(fake, cookie_file, **extra: Any) -> dict[str, Any]:
 
 
 async def start_client(
-    capabilities: types.ClientCapabilities, options: dict[str, Any], home: str
+    capabilities: types.ClientCapabilities,
+    options: dict[str, Any],
+    home: str,
+    env: dict[str, str] | None = None,
 ) -> EditorClient:
     client = make_editor_client()
-    await client.start_io(*SERVER_COMMAND, env=server_env(home))
+    await client.start_io(*SERVER_COMMAND, env={**server_env(home), **(env or {})})
     client.initialize_result = await client.start_session(capabilities, options)
     return client
 

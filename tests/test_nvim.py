@@ -121,3 +121,40 @@ async def test_doctor_command_and_checkhealth(fake, cookie_file, tmp_path):
     assert "metaai: server" in health and "metaai-ls 0.1.0" in health
     assert "cookie file" in health and "is readable" in health
     assert "gateway: " in health and "ERROR" not in health
+
+
+def paced(fake, answer: str) -> None:
+    """Meta AI's pace: a snippet every 30 ms, so the answer lands as many edits."""
+    fake.answers.append(FakeAnswer(answer))
+    fake.chunk_size, fake.interval = 6, 0.03
+
+
+NEW_FUNCTION = (
+    "def double(x):\n" + "".join(f"    y{n} = x * {n}\n" for n in range(6)) + "    return y2\n"
+)
+
+
+async def test_one_undo_takes_the_whole_answer_back(fake, cookie_file, tmp_path):
+    paced(fake, f"```python\n{NEW_FUNCTION}```")
+    data = await run_case("undo", fake, cookie_file, tmp_path)
+    assert data["written"] == CODE.replace(
+        "def double(x):\n    return x+x  # 🎉\n", NEW_FUNCTION
+    ).rstrip("\n")
+    assert data["lenses"] == ["Keep", "Discard", "Retry"]
+    assert data["after_undo"] == CODE.rstrip("\n")  # one `u`
+
+
+async def test_discard_after_an_edit_elsewhere(fake, cookie_file, tmp_path):
+    paced(fake, f"```python\n{NEW_FUNCTION}```")
+    data = await run_case("discard", fake, cookie_file, tmp_path)
+    assert data["restored"] is True and data["lenses_after"] == []
+    assert data["text"] == "# added above\n" + CODE.rstrip("\n")
+
+
+async def test_streamed_progress_without_setup(fake, cookie_file, tmp_path):
+    paced(fake, f"```python\n{NEW_FUNCTION}```")
+    data = await run_case("enable_only", fake, cookie_file, tmp_path)
+    assert data["progress_shown"] == 1
+    assert data["text"] == CODE.replace(
+        "def double(x):\n    return x+x  # 🎉\n", NEW_FUNCTION
+    ).rstrip("\n")

@@ -45,7 +45,11 @@ async def test_capabilities(client):
         "metaai.ask",
         "metaai.cancel",
         "metaai.doctor",
+        "metaai.keep",
+        "metaai.discard",
+        "metaai.retry",
     }
+    assert capabilities.code_lens_provider is not None
     assert types.CodeActionKind.QuickFix in capabilities.code_action_provider.code_action_kinds
     assert capabilities.text_document_sync.change == types.TextDocumentSyncKind.Incremental
     expected = "utf-8" if client.client_name == "neovim" else "utf-16"
@@ -249,6 +253,14 @@ async def test_concurrent_asks_each_land_in_their_own_document(client, fake):
         ({"uri": "file:///w/a.py", "prompt": "p", "mode": "shout"}, "`mode` must be one of"),
         ({"uri": "file:///w/a.py", "prompt": "p", "range": "all"}, "`range` must be an LSP range"),
         ({"uri": 5, "prompt": "p"}, "`uri` must be"),
+        (
+            {"uri": "file:///w/a.py", "prompt": "p", "range": lsp_range(0, 1.5, 0, 2)},
+            "`range` positions must be whole numbers",
+        ),
+        (
+            {"uri": "file:///w/a.py", "prompt": "p", "newConversation": "yes"},
+            "`newConversation` must be true or false",
+        ),
         (
             {"uri": "file:///w/a.py", "prompt": "p", "range": lsp_range(0, 0, 40, 0)},
             "`range.end` (line 40, character 0) is outside the document, which has 6 lines",

@@ -218,16 +218,38 @@ async def test_typing_before_and_after_while_the_answer_streams(client, fake):
     assert len(client.applied_edits) > 1, (len(client.applied_edits), client.refused_edits)
 
 
+FUNCTION = "def double(x):\n    return x+x  # 🎉\n"
+
+
 async def test_typing_inside_the_text_being_written_stops_the_writing(client, fake):
+    """No fragment stays: the original text comes back, followed by what the user typed."""
     doc, task = await slow_ask_started(client, fake)
     at = doc.text.index("step_1 =")
     client.replace(doc.uri, at, at, "MINE ")
     result = await asyncio.wait_for(task, 15)
     assert result["text"] == ANSWER
-    assert "MINE step_1 =" in doc.text
+    assert doc.text == CODE.replace(FUNCTION, FUNCTION + "MINE ")
     warning = [m for m in client.messages if m.type == types.MessageType.Warning]
-    assert warning and "nothing you typed was touched" in warning[0].message
+    assert warning and "followed by anything you typed there" in warning[0].message
     assert "Meta AI's answer:\n" + ANSWER in [m.message for m in client.log_messages]
+
+
+@pytest.mark.parametrize("scenario", ["cut", "errors_line"])
+async def test_a_failure_after_typing_inside_leaves_no_fragment(client, fake, scenario):
+    """The stream fails half-way, after the user typed inside the answer: the original
+    text is back with the typing kept, and the blank line after it too."""
+    fake.scenario, fake.chunk_size, fake.interval = scenario, 12, 0.02
+    fake.answers.append(FakeAnswer(ANSWER))
+    doc = client.open("file:///w/a.py", CODE)
+    task = client.ask_later(
+        uri=doc.uri, range=whole_function(client, doc.uri), prompt="p", mode="replace"
+    )
+    await wait_until(lambda: "step_1 =" in doc.text)
+    at = doc.text.index("step_1 =")
+    client.replace(doc.uri, at, at + len("step_1"), "mine")
+    result = await asyncio.wait_for(task, 15)
+    assert result["error"]
+    assert doc.text == CODE.replace(FUNCTION, FUNCTION + "mine")
 
 
 async def test_an_editor_that_reports_applied_edits_only_after_the_request(client, fake):

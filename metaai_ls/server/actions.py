@@ -13,6 +13,9 @@ from .settings import Mode, Settings
 ASK_COMMAND = "metaai.ask"
 CANCEL_COMMAND = "metaai.cancel"
 DOCTOR_COMMAND = "metaai.doctor"
+KEEP_COMMAND = "metaai.keep"
+DISCARD_COMMAND = "metaai.discard"
+RETRY_COMMAND = "metaai.retry"
 TITLE_PREFIX = "Meta AI: "
 
 

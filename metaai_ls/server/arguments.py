@@ -22,6 +22,9 @@ class AskRequest:
     diagnostics: tuple[str, ...] = ()
     new_conversation: bool = False
 
+    def with_range(self, range_: types.Range) -> AskRequest:
+        return dataclasses.replace(self, range=range_, new_conversation=False)
+
 
 def invalid(message: str) -> JsonRpcInvalidParams:
     return JsonRpcInvalidParams(message=f"metaai.ask: {message}")
@@ -39,6 +42,9 @@ def parse_ask_arguments(arguments: tuple[Any, ...]) -> AskRequest:
         raise invalid("`prompt` must be a non-empty string")
     if mode not in MODES:
         raise invalid(f"`mode` must be one of {', '.join(MODES)}")
+    new_conversation = raw.get("newConversation", False)
+    if not isinstance(new_conversation, bool):
+        raise invalid("`newConversation` must be true or false")
     diagnostics = raw.get("diagnostics") or []
     if not isinstance(diagnostics, list) or not all(isinstance(d, str) for d in diagnostics):
         raise invalid("`diagnostics` must be a list of strings")
@@ -48,7 +54,7 @@ def parse_ask_arguments(arguments: tuple[Any, ...]) -> AskRequest:
         prompt=prompt,
         mode=mode,
         diagnostics=tuple(diagnostics),
-        new_conversation=raw.get("newConversation") is True,
+        new_conversation=new_conversation,
     )
 
 
@@ -57,16 +63,24 @@ def _range_converter() -> Any:
     return default_converter()  # built on first use: it costs ~20 ms at start-up
 
 
+def _whole_numbers(value: Any) -> bool:
+    """Whether every position field is an int (the converter would take 1.5 as 1)."""
+    try:
+        fields = [value[end][key] for end in ("start", "end") for key in ("line", "character")]
+    except (TypeError, KeyError):
+        return True  # the converter reports the shape
+    return all(type(field) is int for field in fields)
+
+
 def _parse_range(value: Any) -> types.Range | None:
     if value is None:
         return None
+    if not _whole_numbers(value):
+        raise invalid("`range` positions must be whole numbers")
     try:
         range_ = _range_converter().structure(value, types.Range)
     except Exception:
         raise invalid("`range` must be an LSP range {start: {line, character}, end: ...}") from None
-    numbers = (range_.start.line, range_.start.character, range_.end.line, range_.end.character)
-    if not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers):
-        raise invalid("`range` positions must be whole numbers")
     if (range_.end.line, range_.end.character) < (range_.start.line, range_.start.character):
         raise invalid("`range` ends before it starts")
     return range_

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import logging
 import os
 import time
@@ -19,10 +20,11 @@ from . import backend
 from .arguments import AskRequest, invalid
 from .progress import Progress
 from .prompts import AskContext, build_messages
-from .region import Edit, Region
 from .render import code_to_write, comment_block
 from .settings import Settings
+from .sync import EditSync, with_line_ending
 from .text import TextIndex
+from .writer import FINAL_ATTEMPTS, DocumentWriter
 
 if TYPE_CHECKING:
     from pygls.workspace import TextDocument
@@ -31,11 +33,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-FLUSH_INTERVAL = 0.055  # at most one edit per 50 ms, with a margin for delivery jitter
-SETTLE_TIMEOUT = 2.0  # how long an applied edit may take to come back as didChange
-APPLY_ATTEMPTS = 3  # per flush while streaming; the next flush tries again
-FINAL_APPLY_ATTEMPTS = 100  # the last edit (or the undo) must land
-REFUSED_RETRY_WAIT = 0.2  # after a refused edit, wait this long at most for the newer text
+FLUSH_INTERVAL = 0.055  # at most one flush per 50 ms, with a margin for delivery jitter
 
 Renderer = Callable[[str, bool], "str | None"]
 
@@ -108,28 +106,25 @@ class Ask:
         ls: MetaAILanguageServer,
         request: AskRequest,
         messages: list[dict[str, str]],
-        region: Region | None,
+        writer: DocumentWriter | None,
         render: Renderer | None,
         request_id: Any,
+        progress: Progress,
     ) -> None:
         self.ls = ls
         self.request = request
         self.messages = messages
-        self.region = region
+        self.writer = writer
         self.render = render
         self.request_id = request_id
-        self.progress = Progress(ls)
+        self.progress = progress
         self._parts: list[str] = []
         self.changed = asyncio.Event()
         self.finished = asyncio.Event()
-        self.settled = asyncio.Event()
-        self.settled.set()
-        self.document_changed = asyncio.Event()
-        self.acknowledged = False
         self.last_flush = 0.0
-        self.last_edit = 0.0
         self.stream_task: asyncio.Task[None] | None = None
         self.cancel_reason: str | None = None
+        self.kept = False  # the whole answer is in the document
 
     @property
     def uri(self) -> str:
@@ -141,6 +136,19 @@ class Ask:
         if len(self._parts) > 1:
             self._parts[:] = ["".join(self._parts)]
         return self._parts[0] if self._parts else ""
+
+    @property
+    def _answer_lines(self) -> str:
+        """The answer with plain "\n" line breaks (rendering finds fences by them; the
+        writer puts the document's own line breaks back)."""
+        return with_line_ending(self.answer, "\n")
+
+    def overlaps(self, start: int, end: int) -> bool:
+        """Whether this ask writes where ``[start, end]`` is (touching counts)."""
+        if self.writer is None:
+            return False
+        sync = self.writer.sync
+        return sync.start <= end and start <= sync.end
 
     def cancel(self, reason: str) -> None:
         if self.stream_task is not None and not self.stream_task.done():
@@ -187,7 +195,7 @@ class Ask:
         while not self.finished.is_set():
             await self.changed.wait()
             self.changed.clear()
-            await self._flush(final=False)
+            await self._flush()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.finished.wait(), self._until_next_flush())
 
@@ -201,37 +209,46 @@ class Ask:
             await pump
         except Exception:
             logger.exception("streaming edits failed")
-            if self.region is not None:
-                self.region.conflict = True
+            if self.writer is not None:
+                self.writer.sync.conflict = True
 
-    async def _flush(self, final: bool) -> None:
+    async def _flush(self) -> None:
         self.last_flush = time.monotonic()
         self.progress.report(self.answer)
-        if self.region is not None and self.render is not None:
-            desired = self.render(self.answer, final)
-            if desired is not None:
-                await self._write(desired, FINAL_APPLY_ATTEMPTS if final else APPLY_ATTEMPTS)
+        if self.writer is None or self.render is None or self.writer.sync.conflict:
+            return
+        desired = self.render(self._answer_lines, False)
+        if desired is not None:
+            await self.writer.write(desired)
 
     async def _finish(self, outcome: dict[str, Any]) -> None:
-        if outcome:
-            if self.region is not None:
-                # Leave the document as it was before the ask.
-                await self._write(self.region.original, FINAL_APPLY_ATTEMPTS)
-            if "cancelled" in outcome:
-                self.ls.log(types.MessageType.Info, f"Meta AI: {self.cancel_reason or 'cancelled'}")
-            self.progress.end("Cancelled" if "cancelled" in outcome else "Failed")
-            return
-        await self._flush(final=True)
-        await self._settle()
-        if self.region is not None and self.region.conflict:
-            self.ls.show(
-                types.MessageType.Warning,
-                "Meta AI stopped writing into the document because the text it was writing "
-                "was changed meanwhile; nothing you typed was touched. The full answer is in "
-                "the log.",
-            )
+        self.progress.report(self.answer)
+        if self.writer is not None:
+            await self._close_region(succeeded=not outcome)
+        if "cancelled" in outcome:
+            self.ls.log(types.MessageType.Info, f"Meta AI: {self.cancel_reason or 'cancelled'}")
+        self.progress.end(
+            "Cancelled" if "cancelled" in outcome else "Failed" if outcome else "Done"
+        )
+
+    async def _close_region(self, succeeded: bool) -> None:
+        """The region ends as the whole answer, or as the original text (followed by
+        what the user typed inside it): never a fragment."""
+        assert self.writer is not None and self.render is not None
+        writer, sync = self.writer, self.writer.sync
+        if writer.document_closed:
+            return  # nothing left to write into
+        final = self.render(self._answer_lines, True) if succeeded else None
+        target = sync.closing_text(final)
+        landed = await writer.write(target, FINAL_ATTEMPTS)
+        await writer.settle()
+        self.kept = landed and target == final and not sync.conflict
+        if writer.stopped:
+            self.ls.show(types.MessageType.Warning, _STOPPED)
+        elif sync.conflict:
+            self.ls.show(types.MessageType.Warning, _CONFLICT)
+        if succeeded and not self.kept:
             self.ls.log(types.MessageType.Info, f"Meta AI's answer:\n{self.answer}")
-        self.progress.end("Done")
 
     def _report_failure(self, error: Exception) -> str:
         from metaai_ls.provider import MetaAIError
@@ -246,110 +263,26 @@ class Ask:
         self.ls.show(types.MessageType.Error, f"Meta AI: {message}")
         return message
 
-    # -- edits
-
-    async def _write(self, desired: str, attempts: int = APPLY_ATTEMPTS) -> None:
-        region = self.region
-        assert region is not None
-        # At most one applied edit per interval, even when flushes bunch up.
-        await asyncio.sleep(max(0.0, self.last_edit + FLUSH_INTERVAL - time.monotonic()))
-        for _ in range(attempts):
-            await self._settle()
-            if region.conflict or (edit := region.edit_towards(desired)) is None:
-                return
-            self.document_changed.clear()
-            if await self._apply(edit):
-                return
-            # Refused: the editor has a newer version. Retry as soon as its change is
-            # here, so that a user typing fast still lets the answer through.
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.document_changed.wait(), REFUSED_RETRY_WAIT)
-        if attempts == FINAL_APPLY_ATTEMPTS:
-            region.conflict = True  # reported to the user by _finish
-
-    async def _apply(self, edit: Edit) -> bool:
-        region = self.region
-        assert region is not None
-        document = self.ls.workspace.text_documents.get(self.uri)
-        if document is None:
-            region.conflict = True
-            return True
-        index = TextIndex(region.shadow, self.ls.position_encoding)
-        text_edit = types.TextEdit(index.range(edit.start, edit.end), edit.new_text)
-        # With assumed edits outstanding the editor's version is unknown here.
-        version = None if region.unreported else document.version
-        identifier = types.OptionalVersionedTextDocumentIdentifier(uri=self.uri, version=version)
-        params = types.ApplyWorkspaceEditParams(
-            edit=types.WorkspaceEdit(
-                document_changes=[types.TextDocumentEdit(identifier, [text_edit])]
-            ),
-            label="Meta AI",
-        )
-        region.pending = edit
-        self.acknowledged = False
-        self.settled.clear()
-        try:
-            result = await self.ls.workspace_apply_edit_async(params)
-        except Exception as error:
-            logger.warning("workspace/applyEdit failed: %s", error)
-            result = types.ApplyWorkspaceEditResult(applied=False)
-        if result.applied:
-            self.acknowledged = True
-            self.last_edit = time.monotonic()
-            if region.unreported and region.pending is edit:
-                region.assume_applied()  # its report will come after the others
-                self.settled.set()
-            return True
-        if region.pending is edit:  # refused, and not seen as a change
-            region.pending = None
-            self.settled.set()
-        return False
-
-    async def _settle(self) -> None:
-        """Wait until the last edit came back from the editor as a change."""
-        if self.region is None or self.region.pending is None:
-            return
-        try:
-            await asyncio.wait_for(self.settled.wait(), SETTLE_TIMEOUT)
-        except asyncio.TimeoutError:
-            if self.acknowledged:
-                # The editor applied it but holds its didChange until our request ends.
-                logger.info("an applied edit was not reported back; taking the editor's word")
-                self.region.assume_applied()
-            else:
-                logger.warning("an edit was never answered nor reported; writing stops")
-                self.region.pending = None
-                self.region.conflict = True
-
-    # -- the user's changes
+    # -- the editor's side
 
     def observe(self, params: types.DidChangeTextDocumentParams, document: TextDocument) -> None:
-        region = self.region
-        if region is None:
-            return
-        for change in params.content_changes:
-            if isinstance(change, types.TextDocumentContentChangePartial):
-                index = TextIndex(region.reported_text, self.ls.position_encoding)
-                start, end = index.offset(change.range.start), index.offset(change.range.end)
-                region.observe(Edit(start, end, change.text))
-            else:
-                region.observe_full_text(change.text)
-        if region.pending is not None and self.acknowledged:
-            region.pending = None  # the editor said "applied" yet dropped it
-        if region.pending is None:
-            self.settled.set()
-        self.document_changed.set()
-        if region.reported_text != document.source:
-            logger.warning("lost track of %s; writing stops", self.uri)
-            region.shadow = document.source
-            region.unreported.clear()
-            region.conflict = True
+        if self.writer is not None:
+            self.writer.observe(params, document)
 
     def closed(self) -> None:
-        if self.region is not None:
-            self.region.conflict = True
-            self.region.pending = None
-        self.settled.set()
+        if self.writer is not None:
+            self.writer.closed()
+
+
+_CONFLICT = (
+    "Meta AI stopped writing because the text it was writing was edited meanwhile: the "
+    "original text is back, followed by anything you typed there. The full answer is in "
+    "the log."
+)
+_STOPPED = (
+    "Meta AI stopped writing: the editor did not answer its edits, so the document may "
+    "hold part of the answer (undo removes it). The full answer is in the log."
+)
 
 
 def _short(text: str, limit: int = 80) -> str:
@@ -357,8 +290,13 @@ def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-async def run_ask(ls: MetaAILanguageServer, request: AskRequest, request_id: Any) -> dict[str, Any]:
-    """Validate the request against the open document, then run it to the end."""
+async def run_ask(
+    ls: MetaAILanguageServer, request: AskRequest, request_id: Any, token: Any = None
+) -> dict[str, Any]:
+    """Validate the request against the open document, then run it to the end.
+
+    ``token``: the client's work-done token from the command's params, if it gave one.
+    """
     document = ls.workspace.text_documents.get(request.uri)
     if document is None:
         raise invalid(f"{request.uri} is not open in the editor (open it first)")
@@ -369,15 +307,34 @@ async def run_ask(ls: MetaAILanguageServer, request: AskRequest, request_id: Any
     target = plan_target(request, index, start, end, context.language)
     if target is not None and not ls.can_apply_edits:
         target = None  # the answer is returned and reported only
-    region = Region(index.text, target.start, target.end) if target else None
-    ask = Ask(
-        ls, request, build_messages(context), region, target.render if target else None, request_id
-    )
+    writer = None
+    if target is not None:
+        if any(ask.overlaps(target.start, target.end) for ask in ls.asks.on_uri(request.uri)):
+            ls.show(types.MessageType.Warning, f"Meta AI: {BUSY}")
+            return {"text": "", "error": BUSY}
+        if ls.answers.keep_overlapping(request.uri, target.start, target.end):
+            ls.refresh_code_lenses()
+        sync = EditSync(index.text, target.start, target.end)
+        writer = DocumentWriter(ls, request.uri, sync, f"Meta AI #{next(_labels)}")
+    progress = Progress(ls, token)
+    render = target.render if target else None
+    ask = Ask(ls, request, build_messages(context), writer, render, request_id, progress)
     ls.asks.add(ask)
     try:
-        return await ask.run()
+        result = await ask.run()
     finally:
         ls.asks.discard(ask)
+    if ask.kept and writer is not None:
+        ls.answers.add(request, writer, (start, end))
+        ls.refresh_code_lenses()
+    return result
+
+
+BUSY = (
+    "another answer is being written there; wait for it, or cancel it (Meta AI: Cancel), "
+    "before asking again"
+)
+_labels = itertools.count(1)
 
 
 def _selection_offsets(request: AskRequest, index: TextIndex) -> tuple[int, int]:

@@ -7,8 +7,17 @@ from typing import Any
 
 from lsprotocol import types
 
-from . import backend
-from .actions import ASK_COMMAND, CANCEL_COMMAND, DOCTOR_COMMAND, code_actions
+from . import backend, review
+from .actions import (
+    ASK_COMMAND,
+    CANCEL_COMMAND,
+    DISCARD_COMMAND,
+    DOCTOR_COMMAND,
+    KEEP_COMMAND,
+    RETRY_COMMAND,
+    code_actions,
+)
+from .answers import code_lenses
 from .arguments import parse_ask_arguments
 from .ask import run_ask
 from .server import MetaAILanguageServer
@@ -31,10 +40,14 @@ def create_server() -> MetaAILanguageServer:
         types.TEXT_DOCUMENT_CODE_ACTION,
         types.CodeActionOptions(code_action_kinds=CODE_ACTION_KINDS, resolve_provider=False),
     )(code_action)
+    server.feature(types.TEXT_DOCUMENT_CODE_LENS, types.CodeLensOptions())(code_lens)
     server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)(progress_cancelled)
     server.command(ASK_COMMAND)(ask)
     server.command(CANCEL_COMMAND)(cancel)
     server.command(DOCTOR_COMMAND)(doctor)
+    server.command(KEEP_COMMAND)(keep)
+    server.command(DISCARD_COMMAND)(discard)
+    server.command(RETRY_COMMAND)(retry)
     return server
 
 
@@ -64,6 +77,8 @@ def did_change(ls: MetaAILanguageServer, params: types.DidChangeTextDocumentPara
     document = ls.workspace.text_documents.get(uri)
     for running in ls.asks.on_uri(uri):
         running.observe(params, document)
+    if ls.answers.observe(params, document):
+        ls.refresh_code_lenses()  # an edit inside an answer keeps it
 
 
 def did_close(ls: MetaAILanguageServer, params: types.DidCloseTextDocumentParams) -> None:
@@ -83,6 +98,14 @@ def code_action(
     return code_actions(uri, params.range, params.context.diagnostics, ls.settings, only) or None
 
 
+def code_lens(ls: MetaAILanguageServer, params: types.CodeLensParams) -> list[types.CodeLens]:
+    uri = params.text_document.uri
+    answers = ls.answers.on_uri(uri)
+    if not answers:
+        return []
+    return code_lenses(answers, ls.workspace.get_text_document(uri).source, ls.position_encoding)
+
+
 def progress_cancelled(
     ls: MetaAILanguageServer, params: types.WorkDoneProgressCancelParams
 ) -> None:
@@ -91,7 +114,7 @@ def progress_cancelled(
 
 async def ask(ls: MetaAILanguageServer, *arguments: Any) -> dict[str, Any]:
     request = parse_ask_arguments(arguments)
-    return await run_ask(ls, request, ls.protocol.msg_id)
+    return await run_ask(ls, request, ls.protocol.msg_id, ls.command_work_done_token)
 
 
 def cancel(ls: MetaAILanguageServer, *arguments: Any) -> dict[str, int]:
@@ -105,3 +128,19 @@ async def doctor(ls: MetaAILanguageServer, *arguments: Any) -> dict[str, Any]:
     """The setup checked step by step (`metaai-ls doctor`); {"send": true} also asks."""
     send = bool(arguments and isinstance(arguments[0], dict) and arguments[0].get("send") is True)
     return await backend.doctor(ls.settings, send)
+
+
+def keep(ls: MetaAILanguageServer, *arguments: Any) -> dict[str, Any]:
+    """Keep the written answer of {"uri", "id"?} (its lenses go)."""
+    return review.keep(ls, review.find_answer(ls, arguments, KEEP_COMMAND))
+
+
+async def discard(ls: MetaAILanguageServer, *arguments: Any) -> dict[str, Any]:
+    """Put the original text back in place of the written answer of {"uri", "id"?}."""
+    return await review.discard(ls, review.find_answer(ls, arguments, DISCARD_COMMAND))
+
+
+async def retry(ls: MetaAILanguageServer, *arguments: Any) -> dict[str, Any]:
+    """Discard the written answer of {"uri", "id"?} and ask again with its prompt."""
+    answer = review.find_answer(ls, arguments, RETRY_COMMAND)
+    return await review.retry(ls, answer, ls.protocol.msg_id)

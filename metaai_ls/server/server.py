@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import dataclasses
 import logging
 from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcServerNotInitialized
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 
 from metaai_ls import __version__
 
+from .answers import WrittenAnswers
 from .settings import Settings, parse_settings, section_of
 
 if TYPE_CHECKING:
@@ -25,15 +29,92 @@ logger = logging.getLogger(__name__)
 PRELOAD_DELAY = 0.2  # seconds after `initialized`: start-up itself never waits for it
 
 
+# The `workspace/executeCommand` params of the command now running (pygls hands a
+# command its arguments only; the client's workDoneToken is in the params).
+COMMAND_PARAMS: contextvars.ContextVar[types.ExecuteCommandParams | None] = contextvars.ContextVar(
+    "metaai_command_params", default=None
+)
+
+# Requests a client may send before `initialize` has been answered.
+BEFORE_INITIALIZE = {types.INITIALIZE, types.SHUTDOWN, types.EXIT}
+
+
 class MetaAIProtocol(LanguageServerProtocol):
-    """pygls cancels a command's outer future on `$/cancelRequest` but not the task
-    running the command; pass the cancellation on to the ask."""
+    """Where pygls 2.1.1 falls short of a server that runs all day:
+
+    - `$/cancelRequest` cancels a command's outer future but not the task running the
+      command: the cancellation is passed on to the ask;
+    - every generator handler (didChange, executeCommand, ...) leaves an entry in the
+      request-future map, with its result, for ever: it is dropped when done;
+    - requests before `initialize` are served: they get ServerNotInitialized;
+    - a request whose params do not parse gets no answer at all: it gets InvalidParams.
+    """
 
     _server: MetaAILanguageServer
+    _initialize_seen = False
 
     def _handle_cancel_notification(self, msg_id: Any) -> None:
         super()._handle_cancel_notification(msg_id)
         self._server.asks.cancel_where(lambda ask: ask.request_id == msg_id, "request cancelled")
+
+    def _execute_handler(
+        self,
+        msg_id: Any,
+        handler: Any,
+        callback: Any,
+        args: tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super()._execute_handler(msg_id, handler, callback, args, kwargs)
+        future = self._request_futures.get(msg_id)
+        if future is not None:
+            future.add_done_callback(lambda done: self._forget_future(msg_id, done))
+
+    def _forget_future(self, msg_id: Any, future: Any) -> None:
+        if self._request_futures.get(msg_id) is future:
+            del self._request_futures[msg_id]
+
+    def _handle_request(self, msg_id: Any, method_name: str, params: Any) -> None:
+        if method_name == types.INITIALIZE:
+            self._initialize_seen = True
+        elif not self._initialize_seen and method_name not in BEFORE_INITIALIZE:
+            error = JsonRpcServerNotInitialized(f"{method_name} before initialize")
+            self._send_response(msg_id, None, error.to_response_error())
+            return
+        if method_name == types.WORKSPACE_EXECUTE_COMMAND:
+            COMMAND_PARAMS.set(params)
+        super()._handle_request(msg_id, method_name, params)
+
+    def _handle_notification(self, method_name: str, params: Any) -> None:
+        if self._initialize_seen or method_name in BEFORE_INITIALIZE:
+            super()._handle_notification(method_name, params)
+        else:
+            logger.warning("dropped the notification %s sent before initialize", method_name)
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as error:
+            if "id" in data and "method" in data:
+                return _Unparsable(data["id"], data["method"], error)
+            raise
+
+    def handle_message(self, message: Any) -> None:
+        if isinstance(message, _Unparsable):
+            if not self._initialize_seen and message.method not in BEFORE_INITIALIZE:
+                self._handle_request(message.id, message.method, None)  # not initialized
+                return
+            logger.warning("the params of %s %s do not parse", message.method, message.id)
+            self._send_response(message.id, None, message.error.to_response_error())
+            return
+        super().handle_message(message)
+
+
+@dataclasses.dataclass
+class _Unparsable:
+    id: Any
+    method: str
+    error: JsonRpcException
 
 
 class Asks:
@@ -64,6 +145,7 @@ class MetaAILanguageServer(LanguageServer):
         self.settings = Settings()
         self.initialization_options: dict[str, Any] = {}
         self.asks = Asks()
+        self.answers = WrittenAnswers()
         self.conversations: dict[tuple[str, str], Conversation] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -111,7 +193,20 @@ class MetaAILanguageServer(LanguageServer):
             self.conversations[key] = Conversation()
         return self.conversations[key]
 
+    @property
+    def command_work_done_token(self) -> Any:
+        """The client's workDoneToken of the command now running, if it sent one."""
+        params = COMMAND_PARAMS.get()
+        return params.work_done_token if params is not None else None
+
+    def refresh_code_lenses(self) -> None:
+        workspace = self.client_capabilities.workspace
+        if workspace and workspace.code_lens and workspace.code_lens.refresh_support:
+            self.spawn(self.workspace_code_lens_refresh_async(None), "refreshing code lenses")
+
     def forget_document(self, uri: str) -> None:
+        if self.answers.forget_document(uri):
+            self.refresh_code_lenses()
         for key in [k for k in self.conversations if k[0] == uri]:
             del self.conversations[key]
 

@@ -21,7 +21,13 @@ vim.api.nvim_create_autocmd('LspProgress', {
   end,
 })
 
-require('metaai').setup({ cmd = config.cmd, settings = config.settings })
+if case == 'enable_only' then
+  -- No setup(): only the runtime config of lsp/metaai.lua, as `vim.lsp.enable` users have.
+  vim.lsp.config('metaai', { cmd = config.cmd, init_options = { metaai = config.settings } })
+  vim.lsp.enable('metaai')
+else
+  require('metaai').setup({ cmd = config.cmd, settings = config.settings })
+end
 vim.cmd.edit(file)
 local bufnr = vim.api.nvim_get_current_buf()
 local original = table.concat(vim.api.nvim_buf_get_lines(bufnr, 0, -1, true), '\n')
@@ -108,6 +114,76 @@ function cases.doctor()
   os.exit(0)
 end
 
+-- Run after the answer was written; their fields join the result.
+local after = {}
+
+local function lens_titles()
+  local titles = {}
+  for _, lens in ipairs(vim.lsp.codelens.get(bufnr)) do
+    table.insert(titles, lens.command and lens.command.title or '?')
+  end
+  return titles
+end
+
+local function wait_for_lenses(count)
+  vim.wait(5000, function()
+    return #vim.lsp.codelens.get(bufnr) == count
+  end, 20)
+end
+
+function cases.undo()
+  select_lines(2, 3)
+  -- As Neovim's main loop does between events when a user is there (a headless script
+  -- never does): close the undo block every few milliseconds while the answer streams.
+  local timer = vim.uv.new_timer()
+  timer:start(5, 5, vim.schedule_wrap(function()
+    vim.api.nvim_buf_call(bufnr, function()
+      vim.bo[bufnr].undolevels = vim.bo[bufnr].undolevels
+    end)
+  end))
+  vim.cmd("'<,'>MetaAI make it clearer")
+  vim.api.nvim_create_autocmd('LspProgress', {
+    callback = function(ev)
+      if ev.data.params.value.kind == 'end' then
+        timer:stop()
+      end
+    end,
+  })
+end
+
+function after.undo()
+  wait_for_lenses(3)
+  local fields = {
+    lenses = lens_titles(),
+    written = table.concat(vim.api.nvim_buf_get_lines(bufnr, 0, -1, true), '\n'),
+  }
+  vim.cmd('normal! u') -- once
+  fields.after_undo = table.concat(vim.api.nvim_buf_get_lines(bufnr, 0, -1, true), '\n')
+  return fields
+end
+
+cases.discard = cases.undo
+
+function after.discard()
+  wait_for_lenses(3)
+  vim.api.nvim_buf_set_lines(bufnr, 0, 0, true, { '# added above' }) -- the user edits elsewhere
+  vim.cmd('MetaAIDiscard')
+  local restored = vim.wait(5000, function()
+    return #vim.lsp.codelens.get(bufnr) == 0
+      and vim.api.nvim_buf_get_lines(bufnr, 2, 3, true)[1] == 'def double(x):'
+  end, 20)
+  return { restored = restored, lenses_after = lens_titles() }
+end
+
+function cases.enable_only()
+  select_lines(2, 3)
+  vim.cmd("'<,'>MetaAI make it clearer")
+end
+
+function after.enable_only()
+  return { progress_shown = #vim.api.nvim_get_autocmds({ group = 'metaai.progress' }) }
+end
+
 cases[case]()
 
 if not vim.wait(20000, function()
@@ -123,15 +199,20 @@ for _, b in ipairs(vim.api.nvim_list_bufs()) do
     chat = table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, true), '\n')
   end
 end
-vim.fn.writefile({
-  vim.json.encode({
-    original = original,
-    text = table.concat(vim.api.nvim_buf_get_lines(bufnr, 0, -1, true), '\n'),
-    encoding = client.offset_encoding,
-    notified = notified,
-    chat = chat,
-  }),
-}, result_path)
+local data = {
+  original = original,
+  text = table.concat(vim.api.nvim_buf_get_lines(bufnr, 0, -1, true), '\n'),
+  encoding = client.offset_encoding,
+  notified = notified,
+  chat = chat,
+}
+if after[case] then
+  for key, value in pairs(after[case]()) do
+    data[key] = value
+  end
+  data.text = table.concat(vim.api.nvim_buf_get_lines(bufnr, 0, -1, true), '\n')
+end
+vim.fn.writefile({ vim.json.encode(data) }, result_path)
 vim.lsp.stop_client(client.id)
 vim.wait(2000, function()
   return client:is_stopped()

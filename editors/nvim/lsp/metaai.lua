@@ -11,5 +11,13 @@ return {
     ['workspace/executeCommand'] = function(err, result, ctx)
       require('metaai').on_command_result(err, result, ctx)
     end,
+    -- One answer, one undo: the edits of one answer are joined into one undo block.
+    ['workspace/applyEdit'] = function(err, params, ctx)
+      return require('metaai').apply_edit(err, params, ctx)
+    end,
   },
+  on_init = function()
+    -- The streamed answer's tail in the message area, also without `setup()`.
+    require('metaai').show_progress()
+  end,
 }

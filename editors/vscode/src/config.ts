@@ -91,6 +91,47 @@ export function tail(text: string, limit = 80): string {
   return flat.length <= limit ? flat : "…" + flat.slice(flat.length - limit + 1);
 }
 
+/** The streamed answer's tail with a new report appended: bounded, however long it runs. */
+export function appendTail(kept: string, message: string, limit = 400): string {
+  const joined = kept + message;
+  return joined.length <= limit ? joined : joined.slice(joined.length - limit);
+}
+
+/** A pulled `metaai` section cleaned like the initializationOptions (unset values out). */
+export function cleanSection(section: unknown): unknown {
+  if (typeof section !== "object" || section === null || Array.isArray(section)) return section;
+  const values = section as Record<string, unknown>;
+  return serverSettings((key) => values[key]);
+}
+
+export interface AnswerEdit {
+  uri: string;
+  version: number | null;
+  label: string;
+  edits: { range: unknown; newText: string }[];
+}
+
+/**
+ * A `workspace/applyEdit` that writes part of a Meta AI answer (label "Meta AI #n", one
+ * versioned document): the extension applies those itself, so that one answer is one undo.
+ */
+export function answerEditOf(params: unknown): AnswerEdit | undefined {
+  const value = params as {
+    label?: unknown;
+    edit?: { documentChanges?: { textDocument?: { uri?: unknown; version?: unknown }; edits?: unknown }[] };
+  };
+  if (typeof value?.label !== "string" || !value.label.startsWith("Meta AI #")) return undefined;
+  const changes = value.edit?.documentChanges;
+  if (!Array.isArray(changes) || changes.length !== 1) return undefined;
+  const { textDocument, edits } = changes[0];
+  if (typeof textDocument?.uri !== "string" || !Array.isArray(edits)) return undefined;
+  const version = typeof textDocument.version === "number" ? textDocument.version : null;
+  return { uri: textDocument.uri, version, label: value.label, edits: edits as AnswerEdit["edits"] };
+}
+
+/** Commands that take `{uri}` of the document: the palette gives none, the active editor does. */
+export const DOCUMENT_COMMANDS = ["metaai.keep", "metaai.discard", "metaai.retry"] as const;
+
 /** The environment for the server: the API key from secret storage, never a setting. */
 export function serverEnvironment(
   base: Record<string, string | undefined>,

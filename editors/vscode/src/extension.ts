@@ -1,15 +1,22 @@
+import { randomUUID } from "node:crypto";
+
 import * as vscode from "vscode";
 import {
-  CloseAction,
-  ErrorAction,
+  CancellationToken,
+  DidChangeConfigurationNotification,
   ExecuteCommandRequest,
   LanguageClient,
-  type ErrorHandler,
+  WorkDoneProgress,
+  type ApplyWorkspaceEditResult,
   type LanguageClientOptions,
   type ServerOptions,
 } from "vscode-languageclient/node";
 
 import {
+  answerEditOf,
+  appendTail,
+  cleanSection,
+  DOCUMENT_COMMANDS,
   initializationOptions,
   isAskResult,
   isDoctorResult,
@@ -17,23 +24,33 @@ import {
   serverCommand,
   serverEnvironment,
   showsAnswer,
+  tail,
+  type AnswerEdit,
   type Mode,
 } from "./config";
 
 const SECTION = "metaai";
 const API_KEY_SECRET = "metaai.apiKey";
-const MAX_RESTARTS = 5;
-const RESTART_WINDOW_MS = 3 * 60 * 1000;
+// Commands that stream an answer: run with a cancellable notification and a status item.
+const ASKING_COMMANDS = new Set(["metaai.ask", "metaai.retry"]);
 
 let client: LanguageClient | undefined;
 let output: vscode.LogOutputChannel;
 let secrets: vscode.SecretStorage;
+let status: vscode.StatusBarItem;
+let running = 0;
+// The label of the last answer edit per document: a new label starts a new undo step.
+const lastLabel = new Map<string, string>();
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   output = vscode.window.createOutputChannel("Meta AI", { log: true });
   secrets = context.secrets;
+  status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 100);
+  status.command = "metaai.cancelAll";
+  status.tooltip = "Meta AI is writing; click to cancel";
   context.subscriptions.push(
     output,
+    status,
     vscode.commands.registerCommand("metaai.askSelection", askSelection),
     vscode.commands.registerCommand("metaai.cancelAll", cancelAll),
     vscode.commands.registerCommand("metaai.showLog", () => output.show(true)),
@@ -41,11 +58,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand("metaai.checkSetup", checkSetup),
     vscode.commands.registerCommand("metaai.setApiKey", setApiKey),
     vscode.commands.registerCommand("metaai.clearApiKey", clearApiKey),
-    vscode.workspace.onDidChangeConfiguration((event) => {
-      if (event.affectsConfiguration(`${SECTION}.serverPath`) || event.affectsConfiguration(`${SECTION}.pythonPath`)) {
-        void restart();
-      }
-    }),
+    vscode.workspace.onDidChangeConfiguration(configurationChanged),
   );
   await start();
 }
@@ -68,16 +81,23 @@ async function start(): Promise<void> {
     documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
     outputChannel: output,
     initializationOptions: initializationOptions((key) => setting(key)),
-    synchronize: { configurationSection: SECTION },
-    errorHandler: restartingErrorHandler(),
     middleware: {
-      // Code actions run `metaai.ask` through the client; show chat answers when they come.
-      executeCommand: async (name, args, next) => {
-        const result = await next(name, args);
-        if (name === "metaai.ask" && showsAnswer(args[0]) && isAskResult(result)) {
-          await showAnswer(result.text);
-        }
-        return result;
+      // Code actions, code lenses and the palette all reach the server through here.
+      executeCommand: (name, args, next) => {
+        if (ASKING_COMMANDS.has(name)) return runAsk(name, withDocument(name, args));
+        return next(name, withDocument(name, args));
+      },
+      workspace: {
+        // Pulled settings cleaned as the initializationOptions are (unset values out).
+        configuration: async (params, token, next) => {
+          const result = await next(params, token);
+          if (!Array.isArray(result)) return result;
+          return result.map((value, i) => (params.items[i]?.section === SECTION ? cleanSection(value) : value));
+        },
+        handleApplyEdit: async (params, next) => {
+          const answer = answerEditOf(params);
+          return (answer && (await applyAnswerEdit(answer))) ?? next(params, CancellationToken.None);
+        },
       },
     },
   };
@@ -99,25 +119,90 @@ async function restart(): Promise<void> {
   await start();
 }
 
-/** Restart after a crash, with a visible message; give up after repeated crashes. */
-function restartingErrorHandler(): ErrorHandler {
-  const crashes: number[] = [];
-  return {
-    error: () => ({ action: ErrorAction.Continue }),
-    closed: () => {
-      const now = Date.now();
-      crashes.push(now);
-      while (crashes.length && now - crashes[0] > RESTART_WINDOW_MS) crashes.shift();
-      if (crashes.length > MAX_RESTARTS) {
-        void vscode.window
-          .showErrorMessage("Meta AI: the language server keeps crashing; it was not restarted.", "Show log")
-          .then((choice) => choice && output.show(true));
-        return { action: CloseAction.DoNotRestart };
-      }
-      void vscode.window.showWarningMessage("Meta AI: the language server stopped; restarting it.");
-      return { action: CloseAction.Restart };
+function configurationChanged(event: vscode.ConfigurationChangeEvent): void {
+  if (event.affectsConfiguration(`${SECTION}.serverPath`) || event.affectsConfiguration(`${SECTION}.pythonPath`)) {
+    void restart();
+  } else if (event.affectsConfiguration(SECTION) && client?.isRunning()) {
+    // The server pulls the section again (workspace/configuration).
+    void client.sendNotification(DidChangeConfigurationNotification.type, { settings: null });
+  }
+}
+
+/** Keep / Discard / Retry from the palette: the active document. */
+function withDocument(name: string, args: unknown[]): unknown[] {
+  const uri = vscode.window.activeTextEditor?.document.uri.toString();
+  if ((DOCUMENT_COMMANDS as readonly string[]).includes(name) && args.length === 0 && uri) return [{ uri }];
+  return args;
+}
+
+/**
+ * An answer edit, applied to the visible editor with undo stops only before the answer's
+ * first edit: one Ctrl+Z takes the whole answer back. Undefined: let the client apply it.
+ */
+async function applyAnswerEdit(answer: AnswerEdit): Promise<ApplyWorkspaceEditResult | undefined> {
+  const editor = vscode.window.visibleTextEditors.find((e) => e.document.uri.toString() === answer.uri);
+  if (!editor || !client) return undefined;
+  if (answer.version !== null && editor.document.version !== answer.version) return { applied: false };
+  const converter = client.protocol2CodeConverter;
+  const edits = await converter.asTextEdits(answer.edits as Parameters<typeof converter.asTextEdits>[0]);
+  const first = lastLabel.get(answer.uri) !== answer.label;
+  lastLabel.set(answer.uri, answer.label);
+  // editor.edit refuses by itself when the document changed since the version check.
+  const applied = await editor.edit(
+    (builder) => {
+      for (const edit of edits ?? []) builder.replace(edit.range, edit.newText);
     },
-  };
+    { undoStopBefore: first, undoStopAfter: false },
+  );
+  return { applied };
+}
+
+/** Run an asking command in a cancellable notification showing the answer's tail. */
+async function runAsk(command: string, args: unknown[]): Promise<unknown> {
+  const languageClient = client;
+  if (!languageClient) return undefined;
+  const token = `metaai-${randomUUID()}`;
+  return vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: "Meta AI", cancellable: true },
+    async (progress, cancellation) => {
+      let answer = "";
+      const listener = languageClient.onProgress(WorkDoneProgress.type, token, (value) => {
+        if (value.kind !== "report" || !value.message) return;
+        answer = appendTail(answer, value.message);
+        progress.report({ message: tail(answer, 60) });
+        status.text = `$(loading~spin) Meta AI: ${tail(answer, 30)}`;
+      });
+      showStatus(+1);
+      try {
+        const result = await languageClient.sendRequest(
+          ExecuteCommandRequest.type,
+          { command, arguments: args, workDoneToken: token },
+          cancellation,
+        );
+        // One path for chat answers: only an answer that is one is shown.
+        if (command === "metaai.ask" && showsAnswer(args[0]) && isAskResult(result) && !result.error && !result.cancelled) {
+          await showAnswer(result.text);
+        }
+        return result;
+      } catch (error) {
+        if (cancellation.isCancellationRequested) return { text: "", cancelled: true };
+        throw error;
+      } finally {
+        listener.dispose();
+        showStatus(-1);
+      }
+    },
+  );
+}
+
+function showStatus(change: number): void {
+  running += change;
+  if (running > 0) {
+    if (change > 0) status.text = "$(loading~spin) Meta AI";
+    status.show();
+  } else {
+    status.hide();
+  }
 }
 
 async function askSelection(): Promise<void> {
@@ -140,11 +225,7 @@ async function askSelection(): Promise<void> {
     prompt,
     mode: picked.label as Mode,
   };
-  const result = await client.sendRequest(ExecuteCommandRequest.type, {
-    command: "metaai.ask",
-    arguments: [argument],
-  });
-  if (argument.mode === "chat" && isAskResult(result) && !result.error) await showAnswer(result.text);
+  await runAsk("metaai.ask", [argument]);
 }
 
 function describeMode(mode: Mode): string {

@@ -13,6 +13,9 @@ import {
   serverEnvironment,
   showsAnswer,
   tail,
+  answerEditOf,
+  appendTail,
+  cleanSection,
 } from "../src/config";
 
 test("settings become the metaai section, leaving unset values to the server", () => {
@@ -88,4 +91,35 @@ test("the API key reaches the server's environment only when one is stored", () 
 test("the backend and the API settings are server settings; the key is not", () => {
   const settings: Record<string, unknown> = { backend: "api", apiKeyFile: "~/k", apiKey: "sk-no" };
   assert.deepEqual(initializationOptions((key) => settings[key]).metaai, { backend: "api", apiKeyFile: "~/k" });
+});
+
+test("the streamed tail stays bounded however many reports come", () => {
+  let kept = "";
+  for (let i = 0; i < 10000; i++) kept = appendTail(kept, `chunk ${i} `, 50);
+  assert.equal(kept.length, 50);
+  assert.ok(kept.endsWith("chunk 9999 "));
+});
+
+test("a pulled section is cleaned: empty strings and empty lists are unset", () => {
+  assert.deepEqual(cleanSection({ proxy: "", model: "fast", actions: [], serverPath: "x" }), { model: "fast" });
+  assert.equal(cleanSection(null), null);
+});
+
+test("only Meta AI's versioned answer edits are applied by the extension", () => {
+  const edit = {
+    label: "Meta AI #3",
+    edit: {
+      documentChanges: [
+        { textDocument: { uri: "file:///a.py", version: 7 }, edits: [{ range: {}, newText: "x" }] },
+      ],
+    },
+  };
+  assert.deepEqual(answerEditOf(edit), {
+    uri: "file:///a.py",
+    version: 7,
+    label: "Meta AI #3",
+    edits: [{ range: {}, newText: "x" }],
+  });
+  assert.equal(answerEditOf({ ...edit, label: "Rename" }), undefined);
+  assert.equal(answerEditOf({ label: "Meta AI #3", edit: { changes: {} } }), undefined);
 });

@@ -36,9 +36,6 @@ function M.setup(opts)
   end
   vim.lsp.config(M.name, config)
   vim.lsp.enable(M.name)
-  if M.options.progress then
-    M.show_progress()
-  end
 end
 
 local function client_for(bufnr)
@@ -127,20 +124,70 @@ function M.doctor(on_done)
     end)
 end
 
---- Show a chat answer (and only chat answers) in a Markdown split.
+local review_commands = { ['metaai.keep'] = true, ['metaai.discard'] = true, ['metaai.retry'] = true }
+
+--- After a command: show a chat answer (and only a chat answer that is one) in a
+--- Markdown split; refresh the Keep · Discard · Retry lenses after an answer was written.
 function M.on_command_result(err, result, ctx)
   if err then
     vim.notify('Meta AI: ' .. (err.message or tostring(err)), vim.log.levels.ERROR)
     return
   end
-  local argument = ctx.params and ctx.params.arguments and ctx.params.arguments[1]
-  if type(result) ~= 'table' or type(argument) ~= 'table' or argument.mode ~= 'chat' then
+  local params = ctx.params or {}
+  local argument = params.arguments and params.arguments[1]
+  if type(result) ~= 'table' or type(argument) ~= 'table' then
     return
   end
-  if result.error or result.cancelled then
-    return -- already reported by the server
+  local writes = argument.mode == 'replace' or argument.mode == 'insert'
+  if writes or review_commands[params.command] then
+    local bufnr = argument.uri and vim.uri_to_bufnr(argument.uri)
+    if bufnr and vim.api.nvim_buf_is_loaded(bufnr) then
+      vim.lsp.codelens.refresh({ bufnr = bufnr })
+    end
+  end
+  if argument.mode ~= 'chat' or params.command ~= 'metaai.ask' or result.error or result.cancelled then
+    return -- errors and cancels were reported by the server
   end
   M.show_answer(result.text)
+end
+
+local last_label = {}
+
+--- `workspace/applyEdit`, with the edits of one answer (same label) joined into one undo
+--- block, as gp.nvim does: one `u` takes the whole answer back.
+function M.apply_edit(err, params, ctx)
+  local default = vim.lsp.handlers['workspace/applyEdit']
+  local label = params and params.label
+  local change = params and params.edit and params.edit.documentChanges and params.edit.documentChanges[1]
+  if type(label) ~= 'string' or not label:match('^Meta AI') or not change or not change.textDocument then
+    return default(err, params, ctx)
+  end
+  local bufnr = vim.uri_to_bufnr(change.textDocument.uri)
+  if not vim.api.nvim_buf_is_loaded(bufnr) then
+    return default(err, params, ctx)
+  end
+  local result
+  vim.api.nvim_buf_call(bufnr, function()
+    if last_label[bufnr] == label then
+      pcall(vim.cmd.undojoin) -- fails right after an undo: then a new block starts
+    end
+    result = default(err, params, ctx)
+  end)
+  last_label[bufnr] = label
+  return result
+end
+
+--- Keep, discard or retry the latest answer written into the current buffer.
+---@param what 'keep'|'discard'|'retry'
+function M.review(what)
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client = client_for(bufnr)
+  if not client then
+    vim.notify('metaai-ls is not running for this buffer', vim.log.levels.ERROR)
+    return
+  end
+  local argument = { uri = vim.uri_from_bufnr(bufnr) }
+  client:exec_cmd({ title = 'Meta AI: ' .. what, command = 'metaai.' .. what, arguments = { argument } }, { bufnr = bufnr })
 end
 
 function M.show_answer(text)
@@ -157,27 +204,31 @@ function M.show_text(name, text, filetype)
   vim.api.nvim_buf_set_name(bufnr, name .. ' ' .. bufnr)
 end
 
---- The answer streams as `$/progress` reports: show the latest text in the message area.
+--- The answer streams as `$/progress` reports: show its tail in the message area (only
+--- the tail is kept, so a long answer costs nothing per report). Set `progress = false` in
+--- `setup()` to leave the message area alone.
 function M.show_progress()
-  local answers = {}
+  if not M.options.progress or M.progress_group then
+    return
+  end
+  local tails = {}
+  M.progress_group = vim.api.nvim_create_augroup('metaai.progress', { clear = true })
   vim.api.nvim_create_autocmd('LspProgress', {
-    group = vim.api.nvim_create_augroup('metaai.progress', { clear = true }),
+    group = M.progress_group,
     callback = function(ev)
       local client = vim.lsp.get_client_by_id(ev.data.client_id)
       if not client or client.name ~= M.name then
         return
       end
       local token, value = ev.data.params.token, ev.data.params.value
-      if value.kind == 'begin' then
-        answers[token] = ''
-      elseif value.kind == 'report' then
-        answers[token] = (answers[token] or '') .. (value.message or '')
+      local width = math.max(vim.o.columns - 12, 20)
+      if value.kind == 'report' then
+        tails[token] = ((tails[token] or '') .. (value.message or '')):gsub('%s+', ' '):sub(-width)
       else
-        answers[token] = nil
+        tails[token] = value.kind == 'begin' and '' or nil
       end
-      local text = value.kind == 'end' and ('Meta AI: ' .. (value.message or 'done'))
-        or ('Meta AI: ' .. (answers[token] or ''):gsub('%s+', ' '):sub(-(vim.o.columns - 12)))
-      vim.api.nvim_echo({ { text } }, false, {})
+      local text = value.kind == 'end' and (value.message or 'done') or tails[token] or ''
+      vim.api.nvim_echo({ { 'Meta AI: ' .. text } }, false, {})
     end,
   })
 end

@@ -3,8 +3,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from metaai_ls.server.region import Edit, Region, smallest_edit
 from metaai_ls.server.render import code_to_write, comment_block
+from metaai_ls.server.sync import smallest_edit
 from metaai_ls.server.text import TextIndex
 
 
@@ -48,28 +48,6 @@ def test_streamed_comment_is_append_only(answer, cut):
 def test_smallest_edit_turns_old_into_new(old, new):
     edit = smallest_edit(old, new)
     assert (edit.apply(old) if edit else old) == new
-
-
-def test_user_typing_before_the_region_shifts_it_and_after_leaves_it():
-    region = Region("abc[XY]def", 4, 6)
-    region.observe(Edit(0, 0, "123"))  # before
-    region.observe(Edit(13, 13, "!"))  # after
-    assert (region.current, region.conflict) == ("XY", False)
-
-
-def test_own_edit_grows_the_region_even_when_reported_differently():
-    region = Region("aa\n", 3, 3)
-    region.pending = Edit(3, 3, "aa\n")
-    # An editor may report the same insertion shifted inside equal text.
-    assert region.observe(Edit(0, 0, "aa\n")) is True
-    assert region.shadow == "aa\naa\n" and region.pending is None
-    assert region.end - region.start == 3
-
-
-def test_edit_inside_the_region_gives_it_up():
-    region = Region("0123456789", 2, 6)
-    region.observe(Edit(3, 4, "x"))
-    assert region.conflict
 
 
 @given(st.text(alphabet="a\n😀é中", max_size=30), st.data())

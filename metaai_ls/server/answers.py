@@ -1,0 +1,109 @@
+"""Answers written into documents, until the user keeps, discards or edits them: their
+regions stay tracked, carry "Keep · Discard · Retry" code lenses, and Discard puts the
+original text back even after edits elsewhere in the document."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+
+from .text import TextIndex
+
+if TYPE_CHECKING:
+    from pygls.workspace import TextDocument
+
+    from .arguments import AskRequest
+    from .writer import DocumentWriter
+
+MAX_PER_DOCUMENT = 20  # older answers are kept implicitly
+
+LENSES = (("Keep", "metaai.keep"), ("Discard", "metaai.discard"), ("Retry", "metaai.retry"))
+
+
+@dataclasses.dataclass(eq=False)
+class WrittenAnswer:
+    id: int
+    request: AskRequest
+    writer: DocumentWriter
+    selection: tuple[int, int]  # offsets of the selection asked about, when written
+
+    @property
+    def uri(self) -> str:
+        return self.request.uri
+
+    def selection_now(self) -> tuple[int, int]:
+        """The selection's offsets now, moved as the region moved (edits before it)."""
+        shift = self.writer.sync.start - self.region_start
+        return self.selection[0] + shift, self.selection[1] + shift
+
+    def __post_init__(self) -> None:
+        self.region_start = self.writer.sync.start
+
+
+class WrittenAnswers:
+    def __init__(self) -> None:
+        self._by_uri: dict[str, list[WrittenAnswer]] = {}
+        self._ids = itertools.count(1)
+
+    def add(self, request: AskRequest, writer: DocumentWriter, selection: tuple[int, int]) -> None:
+        answers = self._by_uri.setdefault(request.uri, [])
+        answers.append(WrittenAnswer(next(self._ids), request, writer, selection))
+        del answers[:-MAX_PER_DOCUMENT]
+
+    def on_uri(self, uri: str) -> list[WrittenAnswer]:
+        return list(self._by_uri.get(uri, ()))
+
+    def find(self, uri: str, answer_id: int | None = None) -> WrittenAnswer | None:
+        """The answer with that id, or the document's latest."""
+        answers = self._by_uri.get(uri, [])
+        if answer_id is None:
+            return answers[-1] if answers else None
+        return next((a for a in answers if a.id == answer_id), None)
+
+    def drop(self, answer: WrittenAnswer) -> None:
+        answers = self._by_uri.get(answer.uri, [])
+        if answer in answers:
+            answers.remove(answer)
+        if not answers:
+            self._by_uri.pop(answer.uri, None)
+
+    def forget_document(self, uri: str) -> bool:
+        return self._by_uri.pop(uri, None) is not None
+
+    def keep_overlapping(self, uri: str, start: int, end: int) -> bool:
+        """A new ask over a written answer keeps it."""
+        chosen = [
+            a for a in self.on_uri(uri) if a.writer.sync.start <= end and start <= a.writer.sync.end
+        ]
+        for answer in chosen:
+            self.drop(answer)
+        return bool(chosen)
+
+    def observe(self, params: types.DidChangeTextDocumentParams, document: TextDocument) -> bool:
+        """Follow the user's edits; an edit inside an answer keeps it. True if one was kept."""
+        kept = False
+        for answer in self.on_uri(document.uri):
+            answer.writer.observe(params, document)
+            if answer.writer.sync.conflict:
+                self.drop(answer)
+                kept = True
+        return kept
+
+
+def code_lenses(answers: list[WrittenAnswer], text: str, encoding: str) -> list[types.CodeLens]:
+    index = TextIndex(text, encoding)
+    lenses = []
+    for answer in answers:
+        position = index.position(min(answer.writer.sync.start, len(text)))
+        where = types.Range(position, position)
+        argument = {"uri": answer.uri, "id": answer.id}
+        for title, command in LENSES:
+            lenses.append(
+                types.CodeLens(
+                    where, types.Command(title=title, command=command, arguments=[argument])
+                )
+            )
+    return lenses
