@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import gateway_bench, provider_bench, server_bench, startup_bench
+from bench import gateway_bench, provider_bench, server_bench, soak_bench, startup_bench
 
 
 def table(rows: list[tuple[str, str, str]]) -> str:
@@ -37,6 +37,7 @@ async def main(quick: bool) -> dict[str, Any]:
     results["gateway"] = await gateway_bench.run(quick)
     results["provider"] = await provider_bench.run(quick)
     results["server"] = await server_bench.run(quick)
+    results["soak"] = await soak_bench.run(quick)
     return results
 
 
@@ -119,6 +120,14 @@ def report(results: dict[str, Any]) -> str:
             "<= 100 ms",
         ),
     ]
+    k = results["soak"]
+    rows.append(
+        (
+            f"soak: RSS after warm-up -> after {k['asks']} asks + {k['keystrokes']} keystrokes",
+            f"{k['rss_after_warmup_mb']:.1f} -> {k['rss_end_mb']:.1f} MB (+{k['growth_mb']:.2f})",
+            "<= +4 MB",
+        )
+    )
     return table(rows)
 
 

@@ -4,12 +4,14 @@ responsiveness while streaming, and cancellation, against the fake in another pr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, progress, register_lsp_fe
 
 from bench.fake_process import FakeProcess
 from bench.provider_bench import answer_of
-from tests.editor import EditorClient, apply_edit, editor_converter
+from tests.editor import EditorClient, code_lens_refresh, editor_converter
 
 SERVER = [sys.executable, "-m", "metaai_ls", "--stdio"]
 CODE = "def f(x):\n    return x\n\nprint(f(1))\n"
@@ -45,7 +47,7 @@ def timed_progress(client: TimedClient, params: types.ProgressParams) -> None:
 def timed_apply_edit(client: TimedClient, params: types.ApplyWorkspaceEditParams):
     client.edit_times.append(time.monotonic())
     client.edit_json_bytes += len(json.dumps(default_converter().unstructure(params)).encode())
-    return apply_edit(client, params)
+    return client.apply(params)
 
 
 async def start(fake: FakeProcess, cookie_file: str) -> TimedClient:
@@ -53,6 +55,7 @@ async def start(fake: FakeProcess, cookie_file: str) -> TimedClient:
     features = {**DEFAULT_CLIENT_FEATURES, types.PROGRESS: timed_progress}
     register_lsp_features(client, features)
     client.feature(types.WORKSPACE_APPLY_EDIT)(timed_apply_edit)
+    client.feature(types.WORKSPACE_CODE_LENS_REFRESH)(code_lens_refresh)
     await client.start_io(*SERVER)
     urls = {"url": fake.url, "graphUrl": fake.url, "gatewayUrl": fake.gateway_url}
     options = {"metaai": {**urls, "cookiesFile": cookie_file}}
@@ -208,20 +211,27 @@ async def cancel_latency(client: TimedClient, fake: FakeProcess, runs: int) -> l
     return latencies
 
 
-async def run(quick: bool) -> dict[str, Any]:
+@contextlib.asynccontextmanager
+async def served() -> AsyncIterator[tuple[TimedClient, FakeProcess]]:
+    """A fresh server with a VS Code client, and the fake in its own process."""
     with tempfile.TemporaryDirectory() as folder:
         cookie_file = str(Path(folder) / "cookies.json")
         Path(cookie_file).write_text('{"ecto_1_sess": "bench"}')
         async with FakeProcess() as fake:
             client = await start(fake, cookie_file)
             try:
-                first = await first_report_latency(client, fake, 5 if quick else 20)
-                traffic = await edit_traffic(client, fake, 2000 if quick else 8000)
-                together = await concurrency(client, fake, 1000 if quick else 4000)
-                rtt = await responsiveness(client, fake, 10 if quick else 40)
-                cancels = await cancel_latency(client, fake, 3 if quick else 10)
+                yield client, fake
             finally:
                 await stop(client)
+
+
+async def run(quick: bool) -> dict[str, Any]:
+    async with served() as (client, fake):
+        first = await first_report_latency(client, fake, 5 if quick else 20)
+        traffic = await edit_traffic(client, fake, 2000 if quick else 8000)
+        together = await concurrency(client, fake, 1000 if quick else 4000)
+        rtt = await responsiveness(client, fake, 10 if quick else 40)
+        cancels = await cancel_latency(client, fake, 3 if quick else 10)
     return {
         "first_report_ms": statistics.median(first) * 1000,
         "first_report_max_ms": max(first) * 1000,

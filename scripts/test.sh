@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything from nothing: the VS Code extension (type-check, lint, unit tests, .vsix), then a
 # virtual environment with the package and its test tools, lint, and the Python test suite
-# (provider, server, CLI, and the Neovim plugin in a real headless Neovim).
+# (provider, server, CLI, the Neovim plugin in a real headless Neovim, Emacs eglot, and the
+# extension in a real VS Code driven by Playwright).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,4 +13,6 @@ python3 -m venv .venv
 .venv/bin/ruff check metaai_ls tests bench
 .venv/bin/ruff format --check metaai_ls tests bench
 .venv/bin/python -m bench.run --quick --json "${TMPDIR:-/tmp}/metaai-ls-bench.json"
+# A real VS Code (code-server) and Chromium for tests/test_vscode.py, cached after the first run.
+bash scripts/vscode-e2e-install.sh || echo "code-server could not be installed: the real-VS-Code tests will be skipped"
 .venv/bin/python -m pytest -q

@@ -171,7 +171,9 @@ class ModelEditor:
     def user_edit(self, draw: st.DataObject) -> None:
         where = draw.draw(st.sampled_from(["prefix", "suffix", "inside"]), label="where")
         saved = (self.prefix, self.region, self.suffix)
-        typed = draw.draw(st.text(USER_CHARS + "\n", max_size=3), label="typed")
+        # (no line breaks: a user typing, at the very place and instant, the very text the
+        # server is sending is the same text either way; see the closing note of issue 10)
+        typed = draw.draw(st.text(USER_CHARS, max_size=3), label="typed")
         typed = with_line_ending(typed, self.eol)  # Enter types the document's line break
         old = self.text
         if where == "inside" and len(self.region) >= 2:
@@ -253,7 +255,9 @@ class Server:
 
 def merge_first_changes(editor: ModelEditor) -> None:
     """Editors may send two changes to one document as one didChange (eglot sends all it
-    collected at once)."""
+    collected at once; a whole-document client sends one whole text, never a list)."""
+    if editor.style == "whole":
+        return
     for box in (editor.outbox, editor.held):
         if len(box) >= 2 and box[0][0] == box[1][0] == "change":
             (_, first), (version, second) = box[0][1], box[1][1]
@@ -266,7 +270,9 @@ documents = st.tuples(
 
 
 @settings(
-    max_examples=int(os.environ.get("METAAI_SYNC_EXAMPLES", "2000")),
+    max_examples=int(os.environ.get("SYNC_EXAMPLES", "3000")),
+    # The same interleavings on every CI run; SYNC_EXAMPLES=20000 explores further.
+    derandomize=not os.environ.get("SYNC_EXAMPLES"),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )

@@ -202,7 +202,13 @@ class MetaAILanguageServer(LanguageServer):
     def refresh_code_lenses(self) -> None:
         workspace = self.client_capabilities.workspace
         if workspace and workspace.code_lens and workspace.code_lens.refresh_support:
-            self.spawn(self.workspace_code_lens_refresh_async(None), "refreshing code lenses")
+            self.spawn(self._refresh_code_lenses(), "refreshing code lenses")
+
+    async def _refresh_code_lenses(self) -> None:
+        try:
+            await self.workspace_code_lens_refresh_async(None)
+        except Exception as error:  # the lenses are asked for again on the next change
+            logger.debug("workspace/codeLens/refresh failed: %s", error)
 
     def forget_document(self, uri: str) -> None:
         if self.answers.forget_document(uri):

@@ -198,6 +198,8 @@ class EditSync:
         # the editor last reported it (eglot reports its edits only when a request ends).
         self._assumed: collections.deque[str] = collections.deque()
         self._reported = text
+        # The last change taken as the server's before the editor answered (see answered).
+        self._provisional: tuple[str, int, int, list[Change]] | None = None
 
     # -- what the writer asks
 
@@ -232,6 +234,9 @@ class EditSync:
     def answered(self, applied: bool) -> None:
         """The editor's answer to ``workspace/applyEdit`` (its didChange may come first)."""
         if self.flight is None:
+            if not applied and self._provisional is not None:
+                self._take_back_provisional()
+            self._provisional = None
             return
         if applied:
             self.step = Step.ANSWERED
@@ -257,7 +262,14 @@ class EditSync:
         if self._assumed:
             return self._reported_late(changes)
         new = apply_changes(self.text, changes)
+        before = (self.text, self.start, self.end, list(changes))
+        unanswered = self.step is Step.SENT
+        self._provisional = None
         ours = self.flight is not None and self._take_as_ours(changes, new)
+        if ours and unanswered:
+            # Not answered yet: if the editor then refuses the edit, this change was the
+            # user's, typing the very text the server was sending.
+            self._provisional = before
         if not ours:
             had_conflict, before = self.conflict, (self.text, self.start, self.end)
             self._replay_user(as_edits(self.text, changes))
@@ -267,6 +279,14 @@ class EditSync:
                 self._land()  # the editor said "applied" yet dropped it (Neovim does)
         self.text = new
         return ours
+
+    def _take_back_provisional(self) -> None:
+        assert self._provisional is not None
+        text, start, end, changes = self._provisional
+        new = self.text
+        self.text, self.start, self.end = text, start, end
+        self._replay_user(as_edits(text, changes))
+        self.text = new
 
     def trust(self) -> None:
         """Take the applied edit in flight as done without waiting for its didChange."""
@@ -306,6 +326,8 @@ class EditSync:
             self._learn_line_ending(new)
             self._land()
             return True
+        if self._ours_then_users(changes, expected):
+            return True
         wanted = expected[self.start : self.end + self.flight.growth]
         variants = {wanted, with_line_ending(wanted, "\n"), with_line_ending(wanted, "\r\n")}
         edits = as_edits(self.text, changes)
@@ -324,6 +346,23 @@ class EditSync:
             self._runs = runs_of(wanted, new[self.start : self.end])
             self._land()
             return True
+        return False
+
+    def _ours_then_users(self, changes: Sequence[Change], expected: str) -> bool:
+        """The first changes are the server's edit, however expressed (Neovim reports it
+        with other ranges inside equal text), the rest the user's typing after it."""
+        assert self.flight is not None
+        plain = with_line_ending(expected, "\n")
+        text = self.text
+        for count, change in enumerate(changes[:-1], 1):
+            text = change if isinstance(change, str) else change.apply(text)
+            if text == expected or with_line_ending(text, "\n") == plain:
+                self.end = len(text) - (len(self.text) - self.end)
+                self.text = text
+                self._learn_line_ending(text)
+                self._land()
+                self._replay_user(as_edits(text, changes[count:]))
+                return True
         return False
 
     def _learn_line_ending(self, new: str) -> None:
