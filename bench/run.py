@@ -128,6 +128,15 @@ def report(results: dict[str, Any]) -> str:
             "<= +4 MB",
         )
     )
+    big, dropped, parsed = k["large_message_mb"], k["large_dropped"], k["large_parsed"]
+    rows.append(
+        (
+            f"a {big} MB didOpen: peak / after, over the limit (dropped) vs parsed",
+            f"{dropped['peak_mb']:.0f} / {dropped['after_mb']:.0f} vs "
+            f"{parsed['peak_mb']:.0f} / {parsed['after_mb']:.0f} MB",
+            "",
+        )
+    )
     return table(rows)
 
 

@@ -4,21 +4,61 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
 
-from bench.server_bench import served
+from bench.server_bench import SERVER, served
 
 CODE = "def f(x):\n    return x\n"
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory (VmRSS), or its peak (VmHWM), in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+    raise RuntimeError(f"no {field}")
+
+
+async def large_message(megabytes: int, limit_mb: int) -> dict[str, float]:
+    """One didOpen of ``megabytes``: the server's peak and resident memory after it."""
+    process = await asyncio.create_subprocess_exec(
+        *SERVER,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env={**os.environ, "METAAI_MAX_MESSAGE_MB": str(limit_mb)},
+    )
+
+    def send(message: dict[str, Any]) -> None:
+        body = json.dumps(message).encode()
+        process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+    async def answer() -> None:
+        header = await process.stdout.readuntil(b"\r\n\r\n")
+        await process.stdout.readexactly(int(header.split(b": ")[1].split(b"\r")[0]))
+
+    send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}})
+    await answer()
+    before = rss_mb(process.pid)
+    text = ("x" * 79 + "\n") * (megabytes * (1 << 20) // 80)
+    item = {"uri": "file:///big.txt", "languageId": "text", "version": 1, "text": text}
+    send({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": item}})
+    send({"jsonrpc": "2.0", "id": 2, "method": "shutdown"})
+    await asyncio.wait_for(answer(), 120)
+    await asyncio.sleep(0.2)
+    figures = {
+        "before_mb": round(before, 1),
+        "peak_mb": round(rss_mb(process.pid, "VmHWM"), 1),
+        "after_mb": round(rss_mb(process.pid), 1),
+    }
+    send({"jsonrpc": "2.0", "method": "exit"})
+    await process.wait()
+    return figures
 
 
 async def load(client: Any, uri: str, asks: int, keystrokes: int) -> None:
@@ -51,7 +91,13 @@ async def run(quick: bool) -> dict[str, Any]:
         lenses = await client.text_document_code_lens_async(
             types.CodeLensParams(types.TextDocumentIdentifier(uri))
         )
+    size = 10 if quick else 50
+    dropped = await large_message(size, limit_mb=16 if size > 16 else size // 2)
+    parsed = await large_message(size, limit_mb=size * 2)
     return {
+        "large_message_mb": size,
+        "large_dropped": dropped,
+        "large_parsed": parsed,
         "asks": asks,
         "keystrokes": keystrokes,
         "rss_after_warmup_mb": round(warm, 1),

@@ -85,7 +85,9 @@ def serve_main(argv: list[str]) -> int:
 
         serve_one_client(server, args.host, args.port)
     else:
-        server.start_io()
+        from metaai_ls.server.stdio import GuardedStdin, limit_from_environment
+
+        server.start_io(stdin=GuardedStdin(sys.stdin.buffer, limit_from_environment()))
     return 0
 
 

@@ -90,3 +90,82 @@ async def test_finished_requests_and_notifications_leave_nothing_behind():
 def _range(line: int, character: int) -> dict[str, Any]:
     position = {"line": line, "character": character}
     return {"start": position, "end": position}
+
+
+class Process:
+    """The real server over stdio, spoken to byte by byte."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls, **env: str) -> Process:
+        import os
+        import sys
+
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("METAAI_")}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "metaai_ls",
+            "--stdio",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**environment, **env},
+        )
+        return cls(process)
+
+    def send(self, message: dict[str, Any], length_error: int = 0) -> None:
+        body = json.dumps(message).encode()
+        header = f"Content-Length: {len(body) + length_error}\r\n\r\n".encode()
+        self.process.stdin.write(header + body)
+
+    async def receive(self, msg_id: int) -> dict[str, Any]:
+        while True:
+            header = await asyncio.wait_for(self.process.stdout.readuntil(b"\r\n\r\n"), 20)
+            length = int(header.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+            message = json.loads(await self.process.stdout.readexactly(length))
+            if message.get("id") == msg_id and "method" not in message:
+                return message
+
+    async def stop(self) -> str:
+        self.send({"jsonrpc": "2.0", "id": 99, "method": "shutdown"})
+        await self.receive(99)
+        self.send({"jsonrpc": "2.0", "method": "exit"})
+        self.process.stdin.close()
+        _, stderr = await asyncio.wait_for(self.process.communicate(), 20)
+        return stderr.decode()
+
+
+def request(msg_id: int, method: str, params: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params}
+
+
+INITIALIZE = request(1, "initialize", {"capabilities": {}, "processId": None})
+CANCEL = {"command": "metaai.cancel", "arguments": []}
+
+
+async def test_a_message_over_the_limit_is_dropped_answered_and_logged():
+    server = await Process.start(METAAI_MAX_MESSAGE_MB="1")
+    server.send(INITIALIZE)
+    await server.receive(1)
+    huge = {"command": "metaai.ask", "arguments": [{"uri": "x", "prompt": "y" * (2 << 20)}]}
+    server.send(request(2, "workspace/executeCommand", huge))
+    server.send(request(3, "workspace/executeCommand", CANCEL))
+    error = (await server.receive(2))["error"]  # answered, not parsed
+    assert error["code"] == -32600 and "larger than METAAI_MAX_MESSAGE_MB" in error["message"]
+    assert (await server.receive(3))["result"] == {"cancelled": 0}  # and the server goes on
+    stderr = await server.stop()
+    assert "dropped a 2.0 MB message (workspace/executeCommand)" in stderr
+
+
+async def test_a_content_length_too_short_is_logged_and_the_next_message_read():
+    server = await Process.start()
+    server.send(INITIALIZE)
+    await server.receive(1)
+    server.send(request(2, "workspace/executeCommand", CANCEL), length_error=-5)
+    server.send(request(3, "workspace/executeCommand", CANCEL))
+    assert (await server.receive(3))["result"] == {"cancelled": 0}
+    stderr = await server.stop()
+    assert "a Content-Length that did not match its body" in stderr

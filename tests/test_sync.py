@@ -171,9 +171,7 @@ class ModelEditor:
     def user_edit(self, draw: st.DataObject) -> None:
         where = draw.draw(st.sampled_from(["prefix", "suffix", "inside"]), label="where")
         saved = (self.prefix, self.region, self.suffix)
-        # (no line breaks: a user typing, at the very place and instant, the very text the
-        # server is sending is the same text either way; see the closing note of issue 10)
-        typed = draw.draw(st.text(USER_CHARS, max_size=3), label="typed")
+        typed = draw.draw(st.text(USER_CHARS + "\n", max_size=3), label="typed")
         typed = with_line_ending(typed, self.eol)  # Enter types the document's line break
         old = self.text
         if where == "inside" and len(self.region) >= 2:

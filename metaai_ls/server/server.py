@@ -10,7 +10,11 @@ from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcServerNotInitialized
+from pygls.exceptions import (
+    JsonRpcException,
+    JsonRpcInvalidRequest,
+    JsonRpcServerNotInitialized,
+)
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 
@@ -18,6 +22,7 @@ from metaai_ls import __version__
 
 from .answers import WrittenAnswers
 from .settings import Settings, parse_settings, section_of
+from .stdio import TOO_LARGE
 
 if TYPE_CHECKING:
     from metaai_ls.provider import Conversation
@@ -79,6 +84,10 @@ class MetaAIProtocol(LanguageServerProtocol):
             self._initialize_seen = True
         elif not self._initialize_seen and method_name not in BEFORE_INITIALIZE:
             error = JsonRpcServerNotInitialized(f"{method_name} before initialize")
+            self._send_response(msg_id, None, error.to_response_error())
+            return
+        if method_name == TOO_LARGE:
+            error = JsonRpcInvalidRequest("the message was larger than METAAI_MAX_MESSAGE_MB")
             self._send_response(msg_id, None, error.to_response_error())
             return
         if method_name == types.WORKSPACE_EXECUTE_COMMAND:

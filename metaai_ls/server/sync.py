@@ -82,31 +82,27 @@ def with_line_ending(text: str, eol: str) -> str:
     return unified if eol == "\n" else unified.replace("\n", eol)
 
 
-def typed_into(written: str, now: str) -> str:
-    """What was inserted into ``written`` to make ``now`` (the user's typing, in order)."""
-    edit = smallest_edit(written, now)
-    if edit is None:
-        return ""
-    before, after = written[edit.start : edit.end], edit.new_text
-    if not before:
-        return after
-    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
-    return "".join(
-        after[j1:j2] for tag, _, _, j1, j2 in matcher.get_opcodes() if tag in ("insert", "replace")
-    )
-
-
 def runs_of(written: str, now: str) -> list[tuple[str, bool]]:
     """``now`` as runs of (text, typed by the user?), against what was ``written``."""
     edit = smallest_edit(written, now)
     if edit is None:
         return [(now, False)]
-    typed = typed_into(written, now)
-    return [
-        (now[: edit.start], False),
-        (typed, True),
-        (now[edit.start + len(edit.new_text) :], False),
-    ]
+    before, after = written[edit.start : edit.end], edit.new_text
+    runs = [(now[: edit.start], False)]
+    if not before:
+        runs.append((after, True))
+    else:
+        matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
+        for tag, _, _, j1, j2 in matcher.get_opcodes():
+            if tag != "delete":
+                runs.append((after[j1:j2], tag != "equal"))
+    runs.append((now[edit.start + len(after) :], False))
+    return [(run, typed) for run, typed in runs if run]
+
+
+def typed_into(written: str, now: str) -> str:
+    """What was inserted into ``written`` to make ``now`` (the user's typing, in order)."""
+    return "".join(run for run, typed in runs_of(written, now) if typed)
 
 
 def replace_in_runs(
@@ -262,30 +258,30 @@ class EditSync:
         if self._assumed:
             return self._reported_late(changes)
         new = apply_changes(self.text, changes)
+        if self._provisional is not None:
+            self._provisional[3].extend(changes)
         before = (self.text, self.start, self.end, list(changes))
         unanswered = self.step is Step.SENT
-        self._provisional = None
         ours = self.flight is not None and self._take_as_ours(changes, new)
         if ours and unanswered:
-            # Not answered yet: if the editor then refuses the edit, this change was the
-            # user's, typing the very text the server was sending.
+            # Not answered yet: if the editor then refuses the edit, this change (and any
+            # after it) was the user's, typing the very text the server was sending.
             self._provisional = before
         if not ours:
-            had_conflict, before = self.conflict, (self.text, self.start, self.end)
             self._replay_user(as_edits(self.text, changes))
-            if self.conflict and not had_conflict and self.flight is not None:
-                self._runs = runs_of(self._likeliest_written(before, new), self.current)
             if self.step is Step.ANSWERED:
                 self._land()  # the editor said "applied" yet dropped it (Neovim does)
         self.text = new
         return ours
 
     def _take_back_provisional(self) -> None:
+        """Replay, as the user's, every change since the one taken as the server's."""
         assert self._provisional is not None
         text, start, end, changes = self._provisional
         new = self.text
         self.text, self.start, self.end = text, start, end
-        self._replay_user(as_edits(text, changes))
+        for change in changes:
+            self._replay_user(as_edits(self.text, [change]))
         self.text = new
 
     def trust(self) -> None:
@@ -419,19 +415,6 @@ class EditSync:
         self._runs = replace_in_runs(self._runs, low, high, edit.new_text)
         self.end = max(self.end, edit.end) + edit.growth
         self.start = min(self.start, edit.start)
-
-    def _likeliest_written(self, before: tuple[str, int, int], new: str) -> str:
-        """The user typed inside the region in the same didChange as the server's edit
-        landed: of the region before and after that edit, the one leaving the least
-        "typed" text is what was written (so no piece of the answer passes as typing)."""
-        assert self.flight is not None
-        now = new[self.start : self.end]
-        text, start, end = before
-        written_before = text[start:end]
-        written_after = self.flight.apply(text)[start : end + self.flight.growth]
-        if len(typed_into(written_after, now)) < len(typed_into(written_before, now)):
-            return written_after
-        return written_before
 
     def _reported_late(self, changes: Sequence[Change]) -> bool:
         """A didChange while edits taken on trust are unreported: it must report the oldest
