@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -161,10 +162,12 @@ class ModelEditor:
         if self.style == "shifted":
             return [smallest_edit(old, new) or Edit(0, 0, "")]
         if self.style == "split" and edit.new_text:
+            # A few characters at a time; a "\r\n" is never cut in two (VS Code works in lines).
             pieces: list[object] = [Edit(edit.start, edit.end, "")]
-            for at in range(0, len(edit.new_text), 3):
-                chunk = edit.new_text[at : at + 3]
-                pieces.append(Edit(edit.start + at, edit.start + at, chunk))
+            at = edit.start
+            for chunk in re.findall(r"\r\n|[^\r\n]{1,3}|[\r\n]", edit.new_text):
+                pieces.append(Edit(at, at, chunk))
+                at += len(chunk)
             return pieces
         return [edit]
 

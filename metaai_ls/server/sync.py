@@ -400,6 +400,9 @@ class EditSync:
             if place is Place.BEFORE:
                 self.start += edit.growth
                 self.end += edit.growth
+                if self.flight is not None:  # it moves with the region
+                    growth, flight = edit.growth, self.flight
+                    self.flight = Edit(flight.start + growth, flight.end + growth, flight.new_text)
             elif place is Place.INSIDE:
                 self._user_inside(edit)
             self.text = edit.apply(self.text)
