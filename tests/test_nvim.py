@@ -158,3 +158,18 @@ async def test_streamed_progress_without_setup(fake, cookie_file, tmp_path):
     assert data["text"] == CODE.replace(
         "def double(x):\n    return x+x  # 🎉\n", NEW_FUNCTION
     ).rstrip("\n")
+
+
+async def test_retry_then_keep(fake, cookie_file, tmp_path):
+    paced(fake, f"```python\n{NEW_FUNCTION}```")
+    fake.answers.append(FakeAnswer("```python\ndef double(x):\n    return x << 1\n```"))
+    data = await run_case("retry_keep", fake, cookie_file, tmp_path)
+    assert data["retried"] is True and data["kept"] is True, data
+    expected = CODE.replace(
+        "def double(x):\n    return x+x  # 🎉\n", "def double(x):\n    return x << 1\n"
+    )
+    assert data["text"] == expected.rstrip("\n")
+    assert (
+        fake.sent_messages()[1].prompt == fake.sent_messages()[0].prompt
+        or "x+x" in fake.sent_messages()[1].prompt
+    )

@@ -34,7 +34,7 @@ NEW = (
     + "    return step_2\n"
 )
 ANSWER = f"Here it is:\n```python\n{NEW}```\nDone."
-FILES = ["undo.py", "discard.py", "cancel.py", "action.py", "error.py", "insert.py"]
+FILES = ["undo.py", "discard.py", "cancel.py", "action.py", "error.py", "insert.py", "retry.py"]
 
 
 def _missing() -> str | None:
@@ -300,6 +300,23 @@ def test_discard_from_the_code_lens_puts_the_original_back(editor: VSCode):
     editor.page.click(".codelens-decoration a:has-text('Discard')")
     editor.page.wait_for_selector(".codelens-decoration a:has-text('Discard')", state="detached")
     assert editor.saved("discard.py") == ORIGINAL
+
+
+def test_keep_then_retry_from_the_code_lenses(editor: VSCode):
+    second = "def double(x):\n    return x << 1\n"
+    editor.fake(answers=[ANSWER, f"```python\n{second}```"])
+    editor.open("retry.py")
+    editor.ask_selection("make it clearer", "replace")
+    editor.wait_lens("Retry")
+    editor.page.click(".codelens-decoration a:has-text('Retry')")  # asks again, same prompt
+    deadline = time.monotonic() + 30
+    while editor.saved("retry.py") != second and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert editor.saved("retry.py") == second
+    editor.wait_lens("Keep")
+    editor.page.click(".codelens-decoration a:has-text('Keep')")
+    editor.page.wait_for_selector(".codelens-decoration a:has-text('Keep')", state="detached")
+    assert editor.saved("retry.py") == second
 
 
 def test_cancel_in_the_notification_leaves_the_file_as_it_was(editor: VSCode):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
 
 from .answers import WrittenAnswer
 from .arguments import invalid
@@ -24,10 +25,11 @@ def find_answer(
     uri = raw.get("uri") if raw else None
     answer_id = raw.get("id") if raw else None
     if not isinstance(uri, str) or not (answer_id is None or type(answer_id) is int):
-        raise invalid(f"{command} expects one argument object {{uri, id?}}")
+        raise JsonRpcInvalidParams(message=f"{command} expects one argument object {{uri, id?}}")
     answer = ls.answers.find(uri, answer_id)
     if answer is None:
-        raise invalid(f"{command}: no Meta AI answer waits to be kept or discarded in {uri}")
+        message = f"{command}: no Meta AI answer waits to be kept or discarded in {uri}"
+        raise JsonRpcInvalidParams(message=message)
     return answer
 
 

@@ -175,6 +175,23 @@ function after.discard()
   return { restored = restored, lenses_after = lens_titles() }
 end
 
+cases.retry_keep = cases.undo
+
+function after.retry_keep()
+  wait_for_lenses(3)
+  vim.cmd('MetaAIRetry') -- discards, then asks again with the same prompt
+  local retried = vim.wait(10000, function()
+    local line = vim.api.nvim_buf_get_lines(bufnr, 2, 3, true)[1]
+    return line == '    return x << 1' and progress_ends >= 2
+  end, 20)
+  wait_for_lenses(3)
+  vim.cmd('MetaAIKeep')
+  local kept = vim.wait(5000, function()
+    return #vim.lsp.codelens.get(bufnr) == 0
+  end, 20)
+  return { retried = retried, kept = kept }
+end
+
 function cases.enable_only()
   select_lines(2, 3)
   vim.cmd("'<,'>MetaAI make it clearer")
