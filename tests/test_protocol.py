@@ -169,3 +169,37 @@ async def test_a_content_length_too_short_is_logged_and_the_next_message_read():
     assert (await server.receive(3))["result"] == {"cancelled": 0}
     stderr = await server.stop()
     assert "a Content-Length that did not match its body" in stderr
+
+
+async def test_over_tcp_too_a_message_over_the_limit_is_dropped_and_answered(unused_tcp_port):
+    import os
+    import sys
+
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("METAAI_")}
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "metaai_ls", "--tcp", "--port", str(unused_tcp_port)),
+        stderr=asyncio.subprocess.PIPE,
+        env={**environment, "METAAI_MAX_MESSAGE_MB": "1", "METAAI_LOG_LEVEL": "INFO"},
+    )
+    try:
+        while b"serving one client" not in await asyncio.wait_for(process.stderr.readline(), 10):
+            pass
+        reader, writer = await asyncio.open_connection("127.0.0.1", unused_tcp_port)
+        server = Process(process)
+        server.process = _Streams(reader, writer)  # the same framing over the socket
+        server.send(INITIALIZE)
+        await server.receive(1)
+        huge = {"command": "metaai.ask", "arguments": [{"uri": "x", "prompt": "y" * (2 << 20)}]}
+        server.send(request(2, "workspace/executeCommand", huge))
+        server.send(request(3, "workspace/executeCommand", CANCEL))
+        assert (await server.receive(2))["error"]["code"] == -32600
+        assert (await server.receive(3))["result"] == {"cancelled": 0}
+        writer.close()
+    finally:
+        process.kill()
+        await process.wait()
+
+
+class _Streams:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.stdout, self.stdin = reader, writer

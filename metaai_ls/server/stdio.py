@@ -6,6 +6,7 @@ after a large message goes back to the system."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import logging
@@ -18,6 +19,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_LIMIT_MB = 16
 TOO_LARGE = "$/metaai/messageTooLarge"  # what a dropped request becomes: answered with an error
 LARGE = 1 << 20  # after a message this large, give freed memory back (glibc's malloc_trim)
+HEAD, PIECE = 4096, 1 << 20  # a dropped message: where its id is looked for; read in pieces
 CONTENT_LENGTH = re.compile(rb"^Content-Length: (\d+)\r\n$")
 HEADER = re.compile(rb"^[A-Za-z-]+: .*\r\n$|^\r\n$")
 ID = re.compile(rb'"id"\s*:\s*("(?:[^"\\]|\\.){0,200}"|-?\d{1,20})')
@@ -33,20 +35,18 @@ def limit_from_environment() -> int:
     return max(1, int(megabytes * (1 << 20)))
 
 
-class GuardedStdin:
-    """The binary stream pygls's reader calls `readline()` and `read(n)` on."""
+class _Guard:
+    """The checks, whichever way the bytes are read."""
 
-    def __init__(self, raw: BinaryIO, limit: int) -> None:
-        self.raw = raw
+    def __init__(self, limit: int) -> None:
         self.limit = limit
         self._after_body = False
         self._trim = False
 
-    def readline(self) -> bytes:
+    def header(self, line: bytes) -> bytes:
         if self._trim:
             self._trim = False
             _give_memory_back()
-        line = self.raw.readline()
         if self._after_body and line and not HEADER.match(line):
             logger.warning(
                 "the client sent bytes that are not a message header after a message: a "
@@ -59,22 +59,13 @@ class GuardedStdin:
         self._after_body = False
         return line
 
-    def read(self, size: int) -> bytes:
+    def allowed(self, size: int) -> bool:
         self._after_body = True
-        if size <= self.limit:
-            self._trim = size >= LARGE
-            return self.raw.read(size)
-        return self._skip(size)
+        self._trim = size >= LARGE
+        return size <= self.limit
 
-    def _skip(self, size: int) -> bytes:
-        """Throw the body away; a request gets an error answer (an unknown method)."""
-        head = self.raw.read(min(size, 4096))
-        left = size - len(head)
-        while left > 0:
-            piece = self.raw.read(min(left, 1 << 20))
-            if not piece:
-                break
-            left -= len(piece)
+    def dropped(self, size: int, head: bytes) -> bytes:
+        """Log the dropped message; a request gets an error answer (see TOO_LARGE)."""
         method = METHOD.search(head)
         name = method.group(1).decode("utf-8", "replace") if method else "unknown"
         logger.warning(
@@ -84,13 +75,52 @@ class GuardedStdin:
             self.limit >> 20,
         )
         found = ID.search(head)
-        message_id = found.group(1) if found and method else None
-        if message_id is None:
+        if found is None or method is None:
             return b'{"jsonrpc": "2.0", "method": "$/metaai/droppedMessage"}'
         return b'{"jsonrpc": "2.0", "id": %s, "method": "%s", "params": null}' % (
-            message_id,
+            found.group(1),
             TOO_LARGE.encode(),
         )
+
+
+class GuardedStdin(_Guard):
+    """The binary stream pygls's stdio reader calls `readline()` and `read(n)` on."""
+
+    def __init__(self, raw: BinaryIO, limit: int) -> None:
+        super().__init__(limit)
+        self.raw = raw
+
+    def readline(self) -> bytes:
+        return self.header(self.raw.readline())
+
+    def read(self, size: int) -> bytes:
+        if self.allowed(size):
+            return self.raw.read(size)
+        head = self.raw.read(min(size, HEAD))
+        left = size - len(head)
+        while left > 0 and (piece := self.raw.read(min(left, PIECE))):
+            left -= len(piece)
+        return self.dropped(size, head)
+
+
+class GuardedStreamReader(_Guard):
+    """The same for `--tcp`, where pygls reads an asyncio stream."""
+
+    def __init__(self, reader: asyncio.StreamReader, limit: int) -> None:
+        super().__init__(limit)
+        self.reader = reader
+
+    async def readline(self) -> bytes:
+        return self.header(await self.reader.readline())
+
+    async def readexactly(self, size: int) -> bytes:
+        if self.allowed(size):
+            return await self.reader.readexactly(size)
+        head = await self.reader.readexactly(min(size, HEAD))
+        left = size - len(head)
+        while left > 0:
+            left -= len(await self.reader.readexactly(min(left, PIECE)))
+        return self.dropped(size, head)
 
 
 def _give_memory_back() -> None:

@@ -11,6 +11,7 @@ import threading
 from pygls.server import run_async
 
 from .server import MetaAILanguageServer
+from .stdio import GuardedStreamReader, limit_from_environment
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def serve_one_client(server: MetaAILanguageServer, host: str, port: int) -> None
         server.protocol.set_writer(writer)
         await run_async(
             stop_event=stop_event,
-            reader=reader,
+            reader=GuardedStreamReader(reader, limit_from_environment()),
             protocol=server.protocol,
             logger=logger,
             error_handler=server.report_server_error,
