@@ -34,7 +34,10 @@ NEW = (
     + "    return step_2\n"
 )
 ANSWER = f"Here it is:\n```python\n{NEW}```\nDone."
-FILES = ["undo.py", "discard.py", "cancel.py", "action.py", "error.py", "insert.py", "retry.py"]
+FILES = [
+    *("undo.py", "discard.py", "cancel.py", "action.py", "error.py", "insert.py", "retry.py"),
+    "chat.py",
+]
 
 
 def _missing() -> str | None:
@@ -360,3 +363,15 @@ def test_insert_puts_a_comment_below(editor: VSCode):
     editor.wait_lens("Keep")
     expected = ORIGINAL + "# Doubles x.\n# By adding it to itself.\n"
     assert editor.saved("insert.py") == expected
+
+
+def test_chat_opens_the_answer_beside_and_changes_nothing(editor: VSCode):
+    editor.fake(answers=["# Doubling\n\nIt adds **x** to itself."])
+    editor.open("chat.py")
+    editor.ask_selection("what does it do?", "chat")
+    editor.page.wait_for_selector(".tab:has-text('Preview')")
+    editor.shot("chat-preview")
+    frame = editor.page.frame_locator("iframe.webview.ready").frame_locator("iframe")
+    frame.locator("text=It adds").wait_for(timeout=15000)
+    editor.page.click(".tab:has-text('chat.py')")
+    assert editor.saved("chat.py") == ORIGINAL
