@@ -234,7 +234,11 @@ def vscode(tmp_path_factory) -> Iterator[VSCode]:
             browser = playwright.chromium.launch(
                 executable_path=str(CHROMIUM),
                 headless=True,
-                args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"],
+                args=[
+                    *("--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"),
+                    *("--disable-background-networking", "--disable-component-update"),
+                    "--disable-quic",
+                ],
             )
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.set_default_timeout(30000)

@@ -16,9 +16,10 @@ if TYPE_CHECKING:
     from pygls.workspace import TextDocument
 
     from .arguments import AskRequest
+    from .sync import Change
     from .writer import DocumentWriter
 
-MAX_PER_DOCUMENT = 20  # older answers are kept implicitly
+MAX_PER_DOCUMENT = 10  # older answers are kept implicitly (each follows every change)
 
 LENSES = (("Keep", "metaai.keep"), ("Discard", "metaai.discard"), ("Retry", "metaai.retry"))
 
@@ -28,7 +29,9 @@ class WrittenAnswer:
     id: int
     request: AskRequest
     writer: DocumentWriter
-    selection: tuple[int, int]  # offsets of the selection asked about, when written
+    # Offsets when the ask started: of the selection asked about, and of the region.
+    selection: tuple[int, int]
+    region_start: int
 
     @property
     def uri(self) -> str:
@@ -39,18 +42,22 @@ class WrittenAnswer:
         shift = self.writer.sync.start - self.region_start
         return self.selection[0] + shift, self.selection[1] + shift
 
-    def __post_init__(self) -> None:
-        self.region_start = self.writer.sync.start
-
 
 class WrittenAnswers:
     def __init__(self) -> None:
         self._by_uri: dict[str, list[WrittenAnswer]] = {}
         self._ids = itertools.count(1)
 
-    def add(self, request: AskRequest, writer: DocumentWriter, selection: tuple[int, int]) -> None:
+    def add(
+        self,
+        request: AskRequest,
+        writer: DocumentWriter,
+        selection: tuple[int, int],
+        region_start: int,
+    ) -> None:
         answers = self._by_uri.setdefault(request.uri, [])
-        answers.append(WrittenAnswer(next(self._ids), request, writer, selection))
+        answer = WrittenAnswer(next(self._ids), request, writer, selection, region_start)
+        answers.append(answer)
         del answers[:-MAX_PER_DOCUMENT]
 
     def on_uri(self, uri: str) -> list[WrittenAnswer]:
@@ -85,8 +92,13 @@ class WrittenAnswers:
     def observe(self, params: types.DidChangeTextDocumentParams, document: TextDocument) -> bool:
         """Follow the user's edits; an edit inside an answer keeps it. True if one was kept."""
         kept = False
+        shared: tuple[str, list[Change]] | None = None
         for answer in self.on_uri(document.uri):
-            answer.writer.observe(params, document)
+            # The answers follow the same text: the changes are read once for all of them.
+            base = answer.writer.sync.reported_text
+            if shared is None or shared[0] != base:
+                shared = (base, answer.writer.changes_of(params))
+            answer.writer.observe(params, document, shared[1])
             if answer.writer.sync.conflict:
                 self.drop(answer)
                 kept = True

@@ -325,7 +325,7 @@ async def run_ask(
     finally:
         ls.asks.discard(ask)
     if ask.kept and writer is not None:
-        ls.answers.add(request, writer, (start, end))
+        ls.answers.add(request, writer, (start, end), target.start)
         ls.refresh_code_lenses()
     return result
 

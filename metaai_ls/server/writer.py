@@ -151,11 +151,19 @@ class DocumentWriter:
             return False
         return bool(result and result.applied)
 
-    def observe(self, params: types.DidChangeTextDocumentParams, document: TextDocument) -> bool:
-        """Replay one didChange; True when it was (or held) the server's own edit."""
+    def changes_of(self, params: types.DidChangeTextDocumentParams) -> list[Change]:
+        return changes_of(params, self.sync.reported_text, self.ls.position_encoding)
+
+    def observe(
+        self,
+        params: types.DidChangeTextDocumentParams,
+        document: TextDocument,
+        changes: list[Change] | None = None,
+    ) -> bool:
+        """Replay one didChange (its changes read already, or not); True when it was (or
+        held) the server's own edit."""
         sync = self.sync
-        changes = changes_of(params, sync.reported_text, self.ls.position_encoding)
-        ours = sync.reported(changes)
+        ours = sync.reported(self.changes_of(params) if changes is None else changes)
         if sync.flight is None:
             self._settled.set()
         self._document_changed.set()
