@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import re
@@ -124,5 +123,7 @@ class GuardedStreamReader(_Guard):
 
 
 def _give_memory_back() -> None:
+    import ctypes  # only after a large message
+
     with contextlib.suppress(OSError, AttributeError):  # not glibc
         ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import difflib
 import enum
 import logging
 from collections.abc import Iterator, Sequence
@@ -92,6 +91,8 @@ def runs_of(written: str, now: str) -> list[tuple[str, bool]]:
     if not before:
         runs.append((after, True))
     else:
+        import difflib  # only once a user types inside an answer
+
         matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
         for tag, _, _, j1, j2 in matcher.get_opcodes():
             if tag != "delete":
