@@ -17,8 +17,9 @@ from metaai_ls.server.sync import (
     Step,
     apply_changes,
     line_ending_of,
+    replace_in_runs,
+    runs_of,
     smallest_edit,
-    typed_into,
     with_line_ending,
 )
 
@@ -106,9 +107,19 @@ def test_refused_and_never_reported_edits():
     assert sync.conflict and sync.step is Step.IDLE
 
 
-def test_typed_into_keeps_only_the_insertions():
-    assert typed_into("answer", "anXswYer") == "XY"
-    assert typed_into("answer", "ans") == ""
+def typed(written: str, now: str) -> str:
+    return "".join(run for run, by_user in runs_of(written, now) if by_user)
+
+
+def test_runs_mark_only_the_insertions_as_typed():
+    assert typed("answer", "anXswYer") == "XY"
+    assert typed("answer", "ans") == ""
+    assert typed("ddd", "dXdd") == "X"  # not "dX": repeated characters are the answer's
+    assert replace_in_runs([("abc", False), ("XY", True)], 1, 4, "Z") == [
+        ("a", False),
+        ("Z", True),
+        ("Y", True),
+    ]
 
 
 # -- the model editor

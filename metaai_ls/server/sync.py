@@ -101,11 +101,6 @@ def runs_of(written: str, now: str) -> list[tuple[str, bool]]:
     return [(run, typed) for run, typed in runs if run]
 
 
-def typed_into(written: str, now: str) -> str:
-    """What was inserted into ``written`` to make ``now`` (the user's typing, in order)."""
-    return "".join(run for run, typed in runs_of(written, now) if typed)
-
-
 def replace_in_runs(
     runs: list[tuple[str, bool]], low: int, high: int, text: str
 ) -> list[tuple[str, bool]]:
