@@ -82,9 +82,7 @@ class WrittenAnswers:
 
     def keep_overlapping(self, uri: str, start: int, end: int) -> bool:
         """A new ask over a written answer keeps it."""
-        chosen = [
-            a for a in self.on_uri(uri) if a.writer.sync.start <= end and start <= a.writer.sync.end
-        ]
+        chosen = [a for a in self.on_uri(uri) if a.writer.sync.overlaps(start, end)]
         for answer in chosen:
             self.drop(answer)
         return bool(chosen)

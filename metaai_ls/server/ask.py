@@ -145,10 +145,7 @@ class Ask:
 
     def overlaps(self, start: int, end: int) -> bool:
         """Whether this ask writes where ``[start, end]`` is (touching counts)."""
-        if self.writer is None:
-            return False
-        sync = self.writer.sync
-        return sync.start <= end and start <= sync.end
+        return self.writer is not None and self.writer.sync.overlaps(start, end)
 
     def cancel(self, reason: str) -> None:
         if self.stream_task is not None and not self.stream_task.done():

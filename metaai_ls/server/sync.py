@@ -121,6 +121,11 @@ def replace_in_runs(
     return [(run, typed) for run, typed in result if run]
 
 
+def same_text(a: str, b: str) -> bool:
+    """Equal, or equal but for their line breaks (editors write them their own way)."""
+    return a == b or with_line_ending(a, "\n") == with_line_ending(b, "\n")
+
+
 def apply_changes(text: str, changes: Sequence[Change]) -> str:
     for change in changes:
         text = change if isinstance(change, str) else change.apply(text)
@@ -144,7 +149,7 @@ class Place(enum.Enum):
     AFTER = "after"
 
 
-def place_of(edit: Edit, start: int, end: int, start_inserts_inside: bool = False) -> Place:
+def place_of(edit: Edit, start: int, end: int) -> Place:
     """Where a change falls relative to the region ``[start, end)``.
 
     An insertion at the region's start counts as before it (at its end, as after it);
@@ -155,7 +160,7 @@ def place_of(edit: Edit, start: int, end: int, start_inserts_inside: bool = Fals
         return Place.BEFORE
     if edit.start > end or (edit.start == end and not insert):
         return Place.AFTER
-    if insert and edit.start == start < end and not start_inserts_inside:
+    if insert and edit.start == start < end:
         return Place.BEFORE
     if insert and edit.start == end:
         return Place.AFTER
@@ -198,6 +203,10 @@ class EditSync:
     @property
     def current(self) -> str:
         return self.text[self.start : self.end]
+
+    def overlaps(self, start: int, end: int) -> bool:
+        """Whether the region meets ``[start, end]`` (touching counts)."""
+        return self.start <= end and start <= self.end
 
     @property
     def reported_text(self) -> str:
@@ -256,10 +265,10 @@ class EditSync:
         new = apply_changes(self.text, changes)
         if self._provisional is not None:
             self._provisional[3].extend(changes)
-        before = (self.text, self.start, self.end, list(changes))
         unanswered = self.step is Step.SENT
+        before = (self.text, self.start, self.end, list(changes)) if unanswered else None
         ours = self.flight is not None and self._take_as_ours(changes, new)
-        if ours and unanswered:
+        if ours and before is not None:
             # Not answered yet: if the editor then refuses the edit, this change (and any
             # after it) was the user's, typing the very text the server was sending.
             self._provisional = before
@@ -274,11 +283,8 @@ class EditSync:
         """Replay, as the user's, every change since the one taken as the server's."""
         assert self._provisional is not None
         text, start, end, changes = self._provisional
-        new = self.text
         self.text, self.start, self.end = text, start, end
-        for change in changes:
-            self._replay_user(as_edits(self.text, [change]))
-        self.text = new
+        self._replay_user(as_edits(text, changes))
 
     def trust(self) -> None:
         """Take the applied edit in flight as done without waiting for its didChange."""
@@ -311,11 +317,10 @@ class EditSync:
         """Whether ``new`` holds the edit in flight (and perhaps the user's changes)."""
         assert self.flight is not None
         expected = self.flight.apply(self.text)
-        if new == expected or with_line_ending(new, "\n") == with_line_ending(expected, "\n"):
+        if same_text(new, expected):
             # The same text, however the editor expressed the change (ranges shifted
             # inside equal text, split, one whole-document change, line endings).
-            self.end = len(new) - (len(self.text) - self.end)
-            self._learn_line_ending(new)
+            self._grow_to(new)
             self._land()
             return True
         if self._ours_then_users(changes, expected):
@@ -344,18 +349,22 @@ class EditSync:
         """The first changes are the server's edit, however expressed (Neovim reports it
         with other ranges inside equal text), the rest the user's typing after it."""
         assert self.flight is not None
-        plain = with_line_ending(expected, "\n")
         text = self.text
         for count, change in enumerate(changes[:-1], 1):
             text = change if isinstance(change, str) else change.apply(text)
-            if text == expected or with_line_ending(text, "\n") == plain:
-                self.end = len(text) - (len(self.text) - self.end)
+            if same_text(text, expected):
+                self._grow_to(text)
                 self.text = text
-                self._learn_line_ending(text)
                 self._land()
                 self._replay_user(as_edits(text, changes[count:]))
                 return True
         return False
+
+    def _grow_to(self, new: str) -> None:
+        """The server's edit made ``self.text`` into ``new``: the region ends where the
+        unchanged rest begins."""
+        self.end = len(new) - (len(self.text) - self.end)
+        self._learn_line_ending(new)
 
     def _learn_line_ending(self, new: str) -> None:
         """The editor wrote the server's line breaks its own way: use its way from now on
@@ -419,16 +428,14 @@ class EditSync:
         """A didChange while edits taken on trust are unreported: it must report the oldest
         of them, or several at once (eglot sends what it collected as one didChange)."""
         new = apply_changes(self._reported, changes)
-        plain = with_line_ending(new, "\n")
         for count, expected in enumerate(self._assumed, 1):
-            if new == expected or plain == with_line_ending(expected, "\n"):
+            if same_text(new, expected):
                 for _ in range(count):
                     self._assumed.popleft()
                 self._reported = new
                 if not self._assumed and new != self.text:  # line endings the editor's way
-                    self.end = len(new) - (len(self.text) - self.end)
+                    self._grow_to(new)
                     self.text = new
-                    self._learn_line_ending(new)
                 return True
         self._reported = new
         # All of them at once, with a change of the user's outside the region?
