@@ -38,8 +38,16 @@ function M.setup(opts)
   vim.lsp.enable(M.name)
 end
 
-local function client_for(bufnr)
-  return vim.lsp.get_clients({ bufnr = bufnr, name = M.name })[1]
+--- Run a server command on the current buffer, its one argument built by `argument`.
+local function run_in_buffer(title, command, argument)
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client = vim.lsp.get_clients({ bufnr = bufnr, name = M.name })[1]
+  if not client then
+    vim.notify('metaai-ls is not running for this buffer', vim.log.levels.ERROR)
+    return
+  end
+  local arguments = { argument(bufnr, client) }
+  client:exec_cmd({ title = title, command = command, arguments = arguments }, { bufnr = bufnr })
 end
 
 --- An LSP position for a 0-based row and a byte column, in the client's encoding.
@@ -77,19 +85,14 @@ end
 ---@param prompt string
 ---@param mode 'replace'|'insert'|'chat'
 function M.ask(prompt, mode, line1, line2)
-  local bufnr = vim.api.nvim_get_current_buf()
-  local client = client_for(bufnr)
-  if not client then
-    vim.notify('metaai-ls is not running for this buffer', vim.log.levels.ERROR)
-    return
-  end
-  local argument = {
-    uri = vim.uri_from_bufnr(bufnr),
-    range = M.range(bufnr, line1, line2, client.offset_encoding),
-    prompt = prompt,
-    mode = mode,
-  }
-  client:exec_cmd({ title = 'Meta AI', command = 'metaai.ask', arguments = { argument } }, { bufnr = bufnr })
+  run_in_buffer('Meta AI', 'metaai.ask', function(bufnr, client)
+    return {
+      uri = vim.uri_from_bufnr(bufnr),
+      range = M.range(bufnr, line1, line2, client.offset_encoding),
+      prompt = prompt,
+      mode = mode,
+    }
+  end)
 end
 
 --- Cancel every running ask.
@@ -180,14 +183,9 @@ end
 --- Keep, discard or retry the latest answer written into the current buffer.
 ---@param what 'keep'|'discard'|'retry'
 function M.review(what)
-  local bufnr = vim.api.nvim_get_current_buf()
-  local client = client_for(bufnr)
-  if not client then
-    vim.notify('metaai-ls is not running for this buffer', vim.log.levels.ERROR)
-    return
-  end
-  local argument = { uri = vim.uri_from_bufnr(bufnr) }
-  client:exec_cmd({ title = 'Meta AI: ' .. what, command = 'metaai.' .. what, arguments = { argument } }, { bufnr = bufnr })
+  run_in_buffer('Meta AI: ' .. what, 'metaai.' .. what, function(bufnr)
+    return { uri = vim.uri_from_bufnr(bufnr) }
+  end)
 end
 
 function M.show_answer(text)
