@@ -19,15 +19,15 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from . import frames, protowire
+from . import decode, frames, protowire
 from .cookies import forget_cookies
 from .errors import (
+    NO_TOKEN,
     AnswerCutOffError,
     ClientChangedError,
     ConfigError,
     GeoBlockedError,
     LoginExpiredError,
-    LoginRequiredError,
     MetaAITimeoutError,
     RateLimitedError,
     error_from_text,
@@ -36,7 +36,15 @@ from .gateway_answer import GatewayAnswer
 from .home import TOKENS, HomePage, load_home
 from .identifiers import Identifiers
 from .results import Result
-from .transport import Transport, check_status, cookie_header
+from .transport import (
+    MAX_JSON_BYTES,
+    Transport,
+    check_status,
+    close_socket,
+    closing,
+    cookie_header,
+    read_text,
+)
 
 if TYPE_CHECKING:
     import aiohttp
@@ -94,9 +102,7 @@ class GatewayDialect:
         token = self.home.access_token(self.ids)
         self.home = None  # a page is used once: the next token comes from a new one
         if not token:
-            raise LoginRequiredError(
-                "The meta.ai cookies given hold no login (the home page has no access token)."
-            )
+            raise LoginExpiredError(reason=NO_TOKEN)
         TOKENS.put(self.token_key, token)
         return token
 
@@ -111,13 +117,16 @@ class GatewayDialect:
             token = await self.token(fresh=attempt > 0)
             if not conversation.follow_up and self.gw["setup_graphql"] and attempt == 0:
                 await self.prepare(conversation.id, mode)
-            answer = GatewayAnswer(self.gw["reasoning_typename"], self.gw["reasoning_path"])
+            answer = GatewayAnswer(
+                self.gw["reasoning_typename"], self.gw["reasoning_path"], self.transport.max_answer
+            )
             try:
                 # The answer loop runs here, not in a generator of its own: every
                 # generator layer costs per delta.
                 phase = "connecting to Meta AI's gateway"
                 with self.transport.errors(phase, lambda answer=answer: answer.length):
-                    async with await self.start_turn(token, prompt, conversation, mode) as socket:
+                    socket = await self.start_turn(token, prompt, conversation, mode)
+                    async with closing(socket):
                         wait = self.transport.timeouts.first_text
                         while (
                             results := await self._next_results(socket, answer, wait)
@@ -158,7 +167,7 @@ class GatewayDialect:
             async with self.transport.session.post(
                 url, data=body, headers=headers, proxy=self.transport.http_proxy
             ) as response:
-                text = await response.text(errors="replace")
+                text = await read_text(response, MAX_JSON_BYTES, "Meta AI's GraphQL answer")
                 check_status(response.status, text, True, response.headers, forget_cookies)
         return _graphql_data(text)
 
@@ -177,7 +186,7 @@ class GatewayDialect:
             )
             await socket.send_bytes(frame)
         except BaseException:
-            await socket.close()
+            await close_socket(socket)
             raise
         self.last_phase = "answer"
         logger.debug("sent a prompt of %d characters to the gateway", len(prompt))
@@ -187,7 +196,8 @@ class GatewayDialect:
         """Connect and open a stream, as a turn does, without sending a message (doctor)."""
         self.last_phase = "handshake"
         with self.transport.errors("connecting to Meta AI's gateway"):
-            async with await self._connect(self._query(token, str(uuid.uuid4()))) as socket:
+            socket = await self._connect(self._query(token, str(uuid.uuid4())))
+            async with closing(socket):
                 await self._open(socket, str(uuid.uuid4()))
 
     def _query(self, token: str, request_id: str) -> dict[str, str]:
@@ -369,7 +379,7 @@ def _handshake_error(status: int, headers: Any, token_key: str) -> Exception:
 
 def _graphql_data(text: str) -> dict[str, Any]:
     try:
-        data = json.loads(text)
+        data = decode.loads(text)
     except ValueError:
         raise GeoBlockedError() from None  # the web host answers non-JSON where it is blocked
     if not isinstance(data, dict):

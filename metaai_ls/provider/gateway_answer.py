@@ -8,6 +8,10 @@ a prefix of it the rest is the last delta, otherwise it is yielded as a ``Revisi
 
 A delta appended to the last section, the common case, costs O(len(delta)): the whole
 answer is joined only for snapshots, new sections and the final object.
+
+Texts are kept with surrogate pairs joined: a delta that ends inside a pair (a server
+slicing by UTF-16 units) keeps its high half in the section until the pair comes, so no
+result ever holds a lone surrogate. The answer stops at ``max_answer`` characters.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .errors import error_from_text
+from . import decode
+from .errors import AnswerTooLongError, error_from_text
 from .results import Result, Revision
+from .transport import max_answer_chars
 
 logger = logging.getLogger(__name__)
 
@@ -24,9 +30,10 @@ HOLD_LIMIT = 64  # events held back waiting for a missing seq before the gap is 
 
 
 class Section:
-    __slots__ = ("length", "parts", "reasoning")
+    __slots__ = ("held", "length", "parts", "reasoning")
 
     def __init__(self, text: str, reasoning: bool) -> None:
+        text, self.held = decode.settle(text)  # held: a high half waiting for its pair
         self.parts = [text] if text else []
         self.length = len(text)
         self.reasoning = reasoning
@@ -37,13 +44,24 @@ class Section:
             self.parts[:] = ["".join(self.parts)]
         return self.parts[0] if self.parts else ""
 
-    def append(self, text: str) -> None:
-        self.parts.append(text)
-        self.length += len(text)
+    def append(self, text: str) -> str:
+        """Append a delta; returns the text appended (with pairs joined, it may differ)."""
+        if self.held or decode.has_surrogate(text):
+            text, self.held = decode.settle(self.held + text)
+        if text:
+            self.parts.append(text)
+            self.length += len(text)
+        return text
 
 
 class GatewayAnswer:
-    def __init__(self, reasoning_typename: str = "Thinking", reasoning_path: str = "") -> None:
+    def __init__(
+        self,
+        reasoning_typename: str = "Thinking",
+        reasoning_path: str = "",
+        max_answer: int | None = None,
+    ) -> None:
+        self.max_answer = max_answer or max_answer_chars()
         self.reasoning_typename = reasoning_typename
         self.reasoning_path = reasoning_path or "embedded_screens"
         self.sections: list[Section] = []
@@ -119,18 +137,33 @@ class GatewayAnswer:
             return None
         value = operation.get("value")
         path = f"/sections/{len(self.sections) - 1}/view_model/primitive/text"
-        return value if type(value) is str and operation.get("path") == path else None
+        if type(value) is not str or operation.get("path") != path:
+            return None
+        if self.sections[-1].held or decode.has_surrogate(value):
+            return None  # half of a pair: the general path joins it
+        return value
 
     def flush_held(self) -> list[Result]:
-        """At the end of the turn: apply what was held back, in order."""
-        for seq in sorted(self._held):
-            self._apply(self._held.pop(seq))
+        """At the end of the turn (no final object): apply what was held back, in order;
+        a half of a surrogate pair still waiting never got its pair."""
+        self._apply_held()
+        for section in self.sections:
+            if section.held:
+                section.held = ""
+                section.append(decode.REPLACEMENT)
+                self._in_sync = False
         return self._take()
 
+    def _apply_held(self) -> None:
+        for seq in sorted(self._held):
+            self._apply(self._held.pop(seq))
+
     def finish(self, final: dict[str, Any]) -> list[Result]:
-        results = self.flush_held()
+        self._apply_held()
+        results = self._take()
         self.done = True
-        text = "".join(t for t, reasoning in self._section_texts(final) if not reasoning)
+        texts = self._section_texts(final)
+        text = decode.whole("".join(t for t, reasoning in texts if not reasoning))
         streamed = self.text
         if not text or text == streamed:
             return results  # a final object without text is no correction
@@ -142,6 +175,7 @@ class GatewayAnswer:
         self.revised = True
         self._emitted[:] = [text]
         self.length = len(text)
+        self._check_length()
         return [Revision(text)]
 
     # -- applying events
@@ -161,14 +195,13 @@ class GatewayAnswer:
                     self._operation(operation)
 
     def _snapshot(self, response: dict[str, Any]) -> None:
-        texts = self._section_texts(response)
-        snapshot = "".join(text for text, reasoning in texts if not reasoning)
-        streamed = self.text
-        if not snapshot.startswith(streamed):
+        sections = [Section(text, reasoning) for text, reasoning in self._section_texts(response)]
+        snapshot = "".join(s.text for s in sections if not s.reasoning)
+        if not snapshot.startswith(self.text):
             # Not trusted while streaming: patches go on; the final object decides.
             logger.debug("a snapshot disagrees with the streamed text; ignored")
             return
-        self.sections = [Section(text, reasoning) for text, reasoning in texts]
+        self.sections = sections
         self._in_sync = False
 
     def _operation(self, operation: dict[str, Any]) -> None:
@@ -197,7 +230,7 @@ class GatewayAnswer:
             self.sections.append(Section("", False))
             self._in_sync = False
         section = self.sections[index]
-        section.append(value)
+        value = section.append(value)
         if section.reasoning or not value:
             return
         if self._in_sync and all(s.reasoning for s in self.sections[index + 1 :]):
@@ -224,6 +257,11 @@ class GatewayAnswer:
     def _emit(self, text: str) -> None:
         self._emitted.append(text)
         self.length += len(text)
+        self._check_length()
+
+    def _check_length(self) -> None:
+        if self.length > self.max_answer:
+            raise AnswerTooLongError(self.max_answer)
 
     # -- reading sections
 

@@ -43,11 +43,17 @@ class Settings:
     model: str | None = None  # None: the backend's default (fast; muse-spark-1.3)
     context_lines: int = attrs.field(default=20)
     actions: tuple[UserAction, ...] = ()
+    max_answer_mb: float | None = attrs.field(default=None)  # None: METAAI_MAX_ANSWER_MB, 4
 
     @context_lines.validator
     def _context_lines_in_range(self, attribute: Any, value: int) -> None:
         if not 0 <= value <= 1000:
             raise ValueError("must be between 0 and 1000")
+
+    @max_answer_mb.validator
+    def _max_answer_in_range(self, attribute: Any, value: float | None) -> None:
+        if value is not None and not 0 < value <= 1024:
+            raise ValueError("must be a number of MB above 0 and at most 1024")
 
 
 attrs.resolve_types(UserAction)
@@ -66,6 +72,7 @@ NAMES = {
     "model": "model",
     "contextLines": "context_lines",
     "actions": "actions",
+    "maxAnswerMB": "max_answer_mb",
 }
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
@@ -83,8 +90,15 @@ def _structure_int(value: Any, _: type) -> int:
     return value
 
 
+def _structure_float(value: Any, _: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError("must be a number")
+    return float(value)
+
+
 _converter.register_structure_hook(str, _structure_str)
 _converter.register_structure_hook(int, _structure_int)
+_converter.register_structure_hook(float, _structure_float)
 
 
 def section_of(options: Any) -> dict[str, Any]:
