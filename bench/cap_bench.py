@@ -52,6 +52,7 @@ async def run(quick: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
         cookie_file = str(Path(folder) / "cookies.json")
         Path(cookie_file).write_text('{"ecto_1_sess": "bench-cap"}')
+        Path(cookie_file).chmod(0o600)
         async with FakeProcess() as fake:
             for mode in ("chat", "replace"):
                 for cap in caps:
@@ -65,7 +66,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             f"endless answer, cap {r['cap_mb']:g} MB, {r['mode']}: server peak RSS",
             f"{r['peak_mb']:.0f} MB (start {r['rss_before_mb']:.0f}, after {r['after_mb']:.0f}; "
             f"{r['answer_mb']:.1f} MB in {r['seconds']:.1f} s)",
-            "bounded by the cap",
+            "<= 100 MB (823 MB before the cap)" if r["cap_mb"] == 4 else "",
         )
         for r in results["rows"]
     ]

@@ -81,12 +81,16 @@ async def test_a_pair_split_across_deltas_never_yields_half_of_it(door):
         chunk.encode("utf-8")  # what the CLI and every editor need
 
 
-async def test_the_cli_prints_an_answer_cut_by_utf16_units(fake, cookie_file):
+@pytest.mark.parametrize("backend", ["account", "api"])
+async def test_the_cli_prints_an_answer_cut_by_utf16_units(fake, cookie_file, backend):
     fake.chunk_size = 3
     fake.answers.append(FakeAnswer(ANSWER))
-    code, out, err = await run_ask(fake, cookie_file, "[[fake:utf16]] hi")
+    env = {"MODEL_API_KEY": fake.api_key}
+    code, out, err = await run_ask(
+        fake, cookie_file, "--backend", backend, "[[fake:utf16]] hi", env=env
+    )
     assert (code, out) == (0, ANSWER + "\n"), err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "revised" not in err
 
 
 async def test_the_server_streams_an_answer_cut_by_utf16_units(fake, cookie_file, tmp_path):
@@ -331,3 +335,10 @@ async def test_wonder_is_offered_and_answers(fake_env):
         )
     ]
     assert chunks and fake_env.sent_messages()[-1].fields["model"] == "muse-wonder-1.0"
+
+
+def test_every_scenario_can_be_named_by_a_marker_in_a_prompt():
+    from metaai_ls.testing.fake_meta import MARKER, SCENARIOS
+
+    for name in SCENARIOS:
+        assert MARKER.search(f"say [[fake:{name}]] hi").group(1) == name

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import json
 import secrets
@@ -237,11 +238,12 @@ async def _endless(fake: FakeMetaAI, ws: web.WebSocketResponse, text: str) -> No
     path = "/sections/0/view_model/primitive/text"
     first = {"type": "full", "seq": 0, "response": {"sections": _sections(piece)}}
     await _send_event(ws, 0, first)
-    for seq in itertools.count(1):
-        delta = {"op": "delta", "path": path, "value": piece}
-        await _send_event(ws, seq, {"type": "patch", "seq": seq, "operations": [delta]})
-        await fake.pace("endless")
-        await asyncio.sleep(0)
+    with contextlib.suppress(ConnectionResetError):  # the client stopped reading: done
+        for seq in itertools.count(1):
+            delta = {"op": "delta", "path": path, "value": piece}
+            await _send_event(ws, seq, {"type": "patch", "seq": seq, "operations": [delta]})
+            await fake.pace("endless")
+            await asyncio.sleep(0)
 
 
 def _events(text: str, size: int, scenario: str, response_id: str) -> list[dict[str, Any]]:

@@ -83,7 +83,7 @@ SCENARIOS = {
     "length": 'API: the output limit is hit before any text (`finish_reason: "length"`)',
     "length_after_text": "API: the output limit is hit halfway through the answer",
 }
-MARKER = re.compile(r"\[\[fake:([a-z_]+)\]\]")
+MARKER = re.compile(r"\[\[fake:([a-z0-9_]+)\]\]")
 ERROR_PAGE = "<html><body><h1>Something Went Wrong</h1><p>Please try again.</p></body></html>"
 
 
