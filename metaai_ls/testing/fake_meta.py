@@ -202,6 +202,8 @@ class FakeMetaAI:
         }
 
     async def stop(self) -> None:
+        for ws in list(self.open_sockets):  # going away: kept client sockets see it
+            await ws.close(code=1001, message=b"going away")
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
