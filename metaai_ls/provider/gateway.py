@@ -323,7 +323,7 @@ class GatewayDialect:
         except BaseException:
             await session.close()
             raise
-        socket = GatewaySocket(session, ws, self.pool_key, conversation_id, expires)
+        socket = GatewaySocket(session, ws, self.pool_key, conversation_id, expires, self.token_key)
         try:
             await self._open(socket, conversation_id)
         except BaseException:

@@ -21,6 +21,9 @@ from .results import Result, Revision
 logger = logging.getLogger(__name__)
 
 HOLD_LIMIT = 64  # events held back waiting for a missing seq before the gap is skipped
+# How far past the last section an operation may point: real answers have a handful of
+# sections; an index far beyond (a hostile `/sections/2000000/…`) is not allocated.
+SECTION_GAP = 64
 
 
 class Section:
@@ -176,9 +179,18 @@ class GatewayAnswer:
         if not isinstance(path, str) or self.reasoning_path in path:
             return
         parts = path.strip("/").split("/")
-        if len(parts) < 2 or parts[0] != "sections" or not parts[1].isdigit():
+        number = parts[1] if len(parts) > 1 else ""
+        # ASCII digits only ("²" is a digit to str.isdigit, not to int), and few of them.
+        if parts[0] != "sections" or not (number.isascii() and number.isdigit()):
+            return
+        if len(number) > 9:
             return
         index, value, op = int(parts[1]), operation.get("value"), operation.get("op")
+        if index > len(self.sections) + SECTION_GAP:
+            logger.info(
+                "a gateway operation on section %d of %d ignored", index, len(self.sections)
+            )
+            return
         if op == "delta" and isinstance(value, str) and parts[-1] in ("text", "snippet"):
             self._append(index, value)
         elif op == "add" and len(parts) == 2 and isinstance(value, dict):

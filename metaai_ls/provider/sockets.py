@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from . import frames
+from .home import TOKENS
 
 if TYPE_CHECKING:
     import aiohttp
@@ -46,10 +47,12 @@ class GatewaySocket:
         key: str,
         conversation_id: str,
         expires: float,
+        token_key: str = "",
     ) -> None:
         self.session = session
         self.ws = ws
         self.key = key  # the login and gateway it was opened for
+        self.token_key = token_key  # its login's cached token (forgotten on a de-auth)
         self.conversation_id = conversation_id
         self.expires = expires  # monotonic time its token gets too old to trust
         self.next_sequence = 0  # of the next data frame on this socket
@@ -203,6 +206,8 @@ async def _read_while_kept(socket: GatewaySocket, until: float) -> bool:
                     await ws.send_bytes(frames.frame(PONG, frame.body))
                 elif frame.type in (DRAIN, DEAUTH):
                     logger.debug("the gateway sent frame %d to a kept socket", frame.type)
+                    if frame.type == DEAUTH:
+                        TOKENS.forget(socket.token_key)
                     return False
                 elif frame.type == frames.END:
                     socket.end_pending = False
