@@ -391,9 +391,7 @@ async def test_a_follow_up_goes_on_the_kept_socket_with_the_next_sequence(fake_e
 
 
 @pytest.mark.parametrize("how", ["idle_close", "drain", "deauth", "restart"])
-async def test_a_follow_up_after_the_gateway_dropped_the_socket_is_answered(
-    fake_env, cookies, how
-):
+async def test_a_follow_up_after_the_gateway_dropped_the_socket_is_answered(fake_env, cookies, how):
     conversation = Conversation()
     fake_env.answers.extend([FakeAnswer("one"), FakeAnswer("two")])
     if how == "idle_close":
