@@ -115,12 +115,19 @@ class MetaAI(TransportClient):
     ) -> bool:
         """Make the next ask on ``conversation`` (None: a new one) only send its message
         (the gateway dialect; False where there is nothing to warm)."""
-        if self.protocol == "abra" or self.ids.login_cookie("gateway") not in cookies:
+        login = cookies.get(self.ids.login_cookie("gateway"))
+        if self.protocol == "abra" or not login:
             return False
-        dialect = await self.dialect(cookies, conversation)
-        if not isinstance(dialect, GatewayDialect):
+        key, conversation_id = pool_key(login, self.gateway_url), conversation and conversation.id
+        if POOL.ready_for(key, conversation_id):
             return False
-        return await dialect.warm_up(conversation, model)
+        # Marked before the home page is read: an ask starting meanwhile waits for this.
+        with POOL.warming(key, conversation_id):
+            dialect = await self.dialect(cookies, conversation)
+            if not isinstance(dialect, GatewayDialect):
+                return False
+            await dialect.warm_up(conversation, model)
+        return True
 
     async def dialect(
         self, cookies: Cookies | None, conversation: Conversation | None = None

@@ -41,6 +41,7 @@ from .identifiers import Identifiers
 from .results import Result
 from .sockets import DEAUTH, DRAIN, PING, PONG, POOL, GatewaySocket
 from .transport import Transport, check_status, cookie_header, origin_of
+from .warmup import GATE
 
 if TYPE_CHECKING:
     import aiohttp
@@ -212,8 +213,11 @@ class GatewayDialect:
         """The conversation's kept socket, or for a new conversation a warmed one (whose
         conversation id it then adopts)."""
         wait = min(self.transport.timeouts.read, self.transport.remaining())
-        socket = await POOL.take(self.pool_key, conversation.id, wait)
-        if socket is not None and conversation.id is None:
+        asked_for = conversation.id
+        socket = await POOL.take(self.pool_key, asked_for, wait)
+        if socket is not None and socket.warmed:
+            GATE.used(asked_for)  # the next intent may warm again
+        if socket is not None and asked_for is None:
             conversation.id = socket.conversation_id
         return socket
 
@@ -260,33 +264,35 @@ class GatewayDialect:
 
     # -- warming up ahead of an ask
 
-    async def warm_up(self, conversation: Conversation | None, model: str | None) -> bool:
+    async def warm_up(self, conversation: Conversation | None, model: str | None) -> None:
         """Open (and keep) the socket and stream the next ask on ``conversation`` would
         use (None: a new conversation, whose id the next new one adopts), with a fresh
-        token. At most what one ask would send: one home page, the GraphQL calls of a new
-        conversation, one handshake. False when there was nothing to do."""
+        token: at most what one ask would send (one home page, a new conversation's
+        GraphQL calls, one handshake). ``POOL.warming`` is the caller's."""
         conversation_id = conversation.id if conversation is not None else None
-        if POOL.ready_for(self.pool_key, conversation_id):
-            return False
         _, mode = self.ids.model(model)
-        with POOL.warming(self.pool_key, conversation_id):
-            await self._fresh_token_at_hand()
-            new_id = conversation_id or str(uuid.uuid4())
-            setup = None
-            if conversation_id is None and self.gw["setup_graphql"]:
-                setup = asyncio.create_task(self.prepare(new_id, mode))
-            try:
-                with self.transport.errors("warming up Meta AI's gateway"):
-                    socket = await self._connect(new_id, _Tries())
+        await self._fresh_token_at_hand()
+        new_id = conversation_id or str(uuid.uuid4())
+        setup = None
+        if conversation_id is None and self.gw["setup_graphql"]:
+            setup = asyncio.create_task(self.prepare(new_id, mode))
+        try:
+            with self.transport.errors("warming up Meta AI's gateway"):
+                socket = await self._connect(new_id, _Tries())
+                try:
                     if setup is not None:
                         await setup
                         socket.prepared_mode = mode["graphql_mode"]
-            finally:
-                if setup is not None and not setup.done():
-                    setup.cancel()
-            socket.warmed = True
-            POOL.put(socket, float(self.gw["warm_stream_seconds"]), new=conversation_id is None)
-        return True
+                except BaseException:
+                    await socket.close()
+                    raise
+        finally:
+            if setup is not None and not setup.done():
+                setup.cancel()
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await setup
+        socket.warmed = True
+        POOL.put(socket, float(self.gw["warm_stream_seconds"]), new=conversation_id is None)
 
     async def _fresh_token_at_hand(self) -> None:
         """A token young enough that the ask needs no home page (unless it is refused)."""
