@@ -200,7 +200,8 @@ class GatewayAnswer:
         if texts[-1][1] or sections[-1].reasoning:
             return False
         return all(
-            s.reasoning == r and s.length == len(t) for s, (t, r) in zip(sections[:-1], texts)
+            s.reasoning == r and s.length == len(t)
+            for s, (t, r) in zip(sections[:-1], texts[:-1], strict=True)
         )
 
     def _operation(self, operation: dict[str, Any]) -> None:
