@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
+from metaai_ls.redact import remember_all, remember_url_password
+
 from .errors import (
     AnswerCutOffError,
     AskTimeoutError,
@@ -79,6 +81,8 @@ class Transport:
         self, proxy: str | None, timeouts: Timeouts, headers: Mapping[str, str], host: str
     ) -> None:
         self.proxy = proxy or None
+        remember_url_password(self.proxy)
+        remember_url_password(host)
         self.timeouts = timeouts
         self.headers = dict(headers)
         self.host = display_url(host)  # named in connection errors
@@ -196,6 +200,7 @@ class TransportClient:
 def cookie_header(cookies: Mapping[str, str] | None) -> dict[str, str]:
     if not cookies:
         return {}
+    remember_all(cookies.values())  # every cookie sent is a secret, wherever it came from
     return {"cookie": "; ".join(f"{name}={value}" for name, value in cookies.items())}
 
 

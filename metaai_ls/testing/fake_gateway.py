@@ -220,6 +220,11 @@ class _Turn:
         record = StreamRecord(self.conversation_id or "", scenario, time.monotonic())
         self.record = record
         await self.fake.add_stream(record)
+        if scenario == "leaky_error":
+            await _send_event(
+                self.ws, 0, {"errors": [{"message": self.fake.leaky_text(self.token)}]}
+            )
+            return
         await _stream(self.fake, self.ws, answer.text, scenario, record)
         if scenario in ("drain", "deauth"):  # after the turn, while the socket is idle
             await self.ws.send_bytes(frames.frame(DRAIN if scenario == "drain" else DEAUTH))

@@ -18,6 +18,7 @@ import dataclasses
 import json
 import re
 import time
+import urllib.parse
 import uuid
 from typing import Any
 
@@ -69,6 +70,8 @@ SCENARIOS = {
     "drain": "gateway: after the answer, a drain frame (type 3) on the idle socket",
     "deauth": "gateway: after the answer, a de-auth frame (type 4) on the idle socket",
     "redirect": "gateway: the WebSocket handshake is redirected to `redirect_to`, query and all",
+    "leaky_error": "an error whose text echoes the request's cookie header and access token "
+    "(API: its key), as a careless server's error page does",
 }
 # Latencies of the real site, in seconds, when asked for (`latencies`); none by default.
 LATENCIES = ("home", "graphql", "handshake", "ack", "first_text")
@@ -168,6 +171,7 @@ class FakeMetaAI:
         self.idle_close = 0.0  # close a socket this long after its last turn (0: never)
         self.idle_closed = 0
         self.redirect_to = ""  # the `redirect` scenario's Location (without the query)
+        self.last_cookie_header = ""  # for the `leaky_error` scenario
         self.stream_changed = asyncio.Condition()
         self.url = ""
         self._runner: web.AppRunner | None = None
@@ -268,6 +272,8 @@ class FakeMetaAI:
             body,
         )
         self.requests.append(recorded)
+        if cookie := request.headers.get("Cookie"):
+            self.last_cookie_header = cookie
         return recorded
 
     async def delay(self, step: str) -> None:
@@ -281,6 +287,13 @@ class FakeMetaAI:
         if close_sockets:
             for ws in list(self.open_sockets):
                 await ws.close(code=1012, message=b"restart")
+
+    def leaky_text(self, token: str = "") -> str:
+        """An error text that echoes what the request carried (secrets included)."""
+        text = f"Invalid request (Cookie: {self.last_cookie_header}"
+        if token:
+            text += f"; Authorization={urllib.parse.quote(token, safe='')}"
+        return text + ")"
 
     async def pace(self, scenario: str) -> None:
         interval = self.slow_interval if scenario == "slow" else self.interval
@@ -407,6 +420,8 @@ class FakeMetaAI:
             return web.Response(status=429, text="Too Many Requests", headers={"Retry-After": "30"})
         if scenario == "error_page":
             return _html(ERROR_PAGE)
+        if scenario == "leaky_error":
+            return web.json_response({"errors": [{"message": self.leaky_text()}]})
         record = StreamRecord(conversation_id, scenario, time.monotonic())
         await self.add_stream(record)
         try:
