@@ -48,6 +48,7 @@ async def test_capabilities(client):
         "metaai.keep",
         "metaai.discard",
         "metaai.retry",
+        "metaai.warmup",
     }
     assert capabilities.code_lens_provider is not None
     assert types.CodeActionKind.QuickFix in capabilities.code_action_provider.code_action_kinds

@@ -28,6 +28,7 @@ class DoorOptions:
     protocol: str | None = None
     model: str | None = None
     max_answer_mb: float | None = None  # None: METAAI_MAX_ANSWER_MB, then 4
+    ask_timeout: float | None = None  # None: METAAI_ASK_TIMEOUT, then 900 s
 
 
 async def cookies_from_file(path: str | None) -> Cookies | None:
@@ -69,4 +70,5 @@ async def open_answer(
         gateway_url=options.gateway_url,
         protocol=options.protocol,
         max_answer_mb=options.max_answer_mb,
+        ask_timeout=options.ask_timeout,
     )

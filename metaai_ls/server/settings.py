@@ -44,6 +44,8 @@ class Settings:
     context_lines: int = attrs.field(default=20)
     actions: tuple[UserAction, ...] = ()
     max_answer_mb: float | None = attrs.field(default=None)  # None: METAAI_MAX_ANSWER_MB, 4
+    warmup: bool = True  # open the gateway's socket ahead of an ask, on intent
+    ask_timeout: float | None = attrs.field(default=None)  # None: METAAI_ASK_TIMEOUT, 900 s
 
     @context_lines.validator
     def _context_lines_in_range(self, attribute: Any, value: int) -> None:
@@ -54,6 +56,11 @@ class Settings:
     def _max_answer_in_range(self, attribute: Any, value: float | None) -> None:
         if value is not None and not 0 < value <= 1024:
             raise ValueError("must be a number of MB above 0 and at most 1024")
+
+    @ask_timeout.validator
+    def _ask_timeout_positive(self, attribute: Any, value: float | None) -> None:
+        if value is not None and not value > 0:
+            raise ValueError("must be a number of seconds above 0")
 
 
 attrs.resolve_types(UserAction)
@@ -73,6 +80,8 @@ NAMES = {
     "contextLines": "context_lines",
     "actions": "actions",
     "maxAnswerMB": "max_answer_mb",
+    "warmup": "warmup",
+    "askTimeout": "ask_timeout",
 }
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
@@ -90,6 +99,12 @@ def _structure_int(value: Any, _: type) -> int:
     return value
 
 
+def _structure_bool(value: Any, _: type) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError("must be true or false")
+    return value
+
+
 def _structure_float(value: Any, _: type) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError("must be a number")
@@ -98,6 +113,7 @@ def _structure_float(value: Any, _: type) -> float:
 
 _converter.register_structure_hook(str, _structure_str)
 _converter.register_structure_hook(int, _structure_int)
+_converter.register_structure_hook(bool, _structure_bool)
 _converter.register_structure_hook(float, _structure_float)
 
 
