@@ -218,6 +218,9 @@ async def test_the_answer_cap_is_a_setting_of_the_server(fake, cookie_file, tmp_
         client_capabilities("visual_studio_code"),
         settings_for(fake, cookie_file, maxAnswerMB=0.1),
         str(tmp_path),
+        # pytest-lsp forwards stderr by lines of at most 64 KiB: the DEBUG log of a 0.1 MB
+        # result would stop it, and the server would then block on a full pipe.
+        env={"METAAI_LOG_LEVEL": "WARNING"},
     )
     try:
         doc = client.open("file:///w/e.py", "x = 1\n")
