@@ -173,3 +173,147 @@ async def test_retry_then_keep(fake, cookie_file, tmp_path):
         fake.sent_messages()[1].prompt == fake.sent_messages()[0].prompt
         or "x+x" in fake.sent_messages()[1].prompt
     )
+
+
+# -- installed the way a plugin manager does it (issue 18 #2, #6)
+
+NVIM_README = ROOT / "editors/nvim/README.md"
+REPOSITORY_URL = "https://github.com/metaai-ls/metaai-ls"
+
+
+def readme_blocks(path: Path, language: str) -> list[str]:
+    """The fenced code blocks of one language in a README, in order."""
+    blocks, current = [], None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        stripped = line.strip()
+        if current is None and stripped == f"```{language}":
+            current, indent = [], len(line) - len(line.lstrip())
+        elif current is not None and stripped == "```":
+            blocks.append("\n".join(current) + "\n")
+            current = None
+        elif current is not None:
+            current.append(line[indent:])
+    return blocks
+
+
+def readme_block(path: Path, language: str, containing: str) -> str:
+    found = [block for block in readme_blocks(path, language) if containing in block]
+    assert len(found) == 1, f"one {language} block with {containing!r} in {path}"
+    return found[0]
+
+
+def git(*args: str, cwd: Path | None = None) -> str:
+    import subprocess
+
+    done = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def origin(tmp_path_factory) -> Path:
+    """A repository holding what a clone of this tree holds (tracked and new files, nothing
+    ignored), for `git clone` to fetch from as from the real one."""
+    repo = tmp_path_factory.mktemp("origin")
+    listed = git("ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=ROOT)
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, repo / name)
+    git("init", "-q", cwd=repo)
+    git("add", "-A", cwd=repo)
+    git("commit", "-qm", "snapshot", cwd=repo)
+    return repo
+
+
+def user_environment(home: Path, fake) -> dict[str, str]:
+    """A new user's environment: only HOME (no XDG_* folders), `metaai-ls` on PATH, and the
+    documented variables pointing at the fake."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
+    env.update(fake.environment())
+    env["HOME"] = str(home)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def install_with_lazy(origin: Path, home: Path, env: dict[str, str]) -> None:
+    spec = readme_block(NVIM_README, "lua", "'metaai-ls/metaai-ls'")
+    git("clone", "-q", str(origin), str(home / ".local/share/nvim/lazy/metaai-ls"))
+    plugins = home / ".config/nvim/lua/plugins"
+    plugins.mkdir(parents=True)
+    (plugins / "metaai.lua").write_text(spec, encoding="utf-8")
+    emulator = ROOT / "tests/nvim/lazy.lua"
+    (home / ".config/nvim/init.lua").write_text(f"dofile({str(emulator)!r})('plugins.metaai')\n")
+
+
+def install_as_a_package(origin: Path, home: Path, env: dict[str, str]) -> None:
+    import subprocess
+
+    shell = readme_block(NVIM_README, "sh", "site/pack/")
+    assert REPOSITORY_URL in shell
+    subprocess.run(
+        ["bash", "-euc", shell.replace(REPOSITORY_URL, str(origin))],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    blocks = readme_blocks(NVIM_README, "lua")
+    init = next(b for b in blocks if b.startswith("require('metaai').setup("))
+    (home / ".config/nvim").mkdir(parents=True, exist_ok=True)
+    (home / ".config/nvim/init.lua").write_text(init, encoding="utf-8")
+
+
+@pytest.mark.parametrize("install", [install_with_lazy, install_as_a_package], ids=["lazy", "pack"])
+async def test_installed_from_a_clone_as_the_readme_says(fake, origin, cookies, tmp_path, install):
+    fake.answers.append(FakeAnswer("It doubles numbers. 📦"))
+    home = tmp_path / "home"
+    home.mkdir()
+    cookie_file = home / ".config/metaai/cookies.json"  # where the README's spec looks
+    cookie_file.parent.mkdir(parents=True)
+    cookie_file.write_text(json.dumps(cookies))
+    cookie_file.chmod(0o600)
+    env = user_environment(home, fake)
+    install(origin, home, env)
+    project = tmp_path / "project"
+    (project / ".git").mkdir(parents=True)
+    (project / "sample.py").write_text(CODE, encoding="utf-8")
+    result = tmp_path / "result.json"
+    env["METAAI_TEST_RESULT"] = str(result)
+    process = await asyncio.create_subprocess_exec(
+        NVIM,
+        "--headless",
+        "sample.py",
+        "-c",
+        f"luafile {ROOT / 'tests/nvim/installed.lua'}",
+        cwd=project,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert result.exists(), f"nvim wrote no result: {out.decode()} {err.decode()}"
+    data = json.loads(result.read_text())
+    assert data["help"] == "metaai.txt", data  # `:help metaai`, no E149
+    assert all(data["commands"].values()), data["commands"]
+    assert data["attached"] is True, data
+    assert data["answer"] == "It doubles numbers. 📦"
+    assert "what is this file?" in fake.sent_messages()[0].prompt
+
+
+def test_the_help_tags_are_those_helptags_makes(tmp_path):
+    """doc/tags ships with the plugin (no manager runs :helptags in editors/nvim/doc)."""
+    doc = tmp_path / "doc"
+    shutil.copytree(ROOT / "editors/nvim/doc", doc)
+    (doc / "tags").unlink()
+    import subprocess
+
+    subprocess.run([NVIM, "--clean", "--headless", "-c", f"helptags {doc}", "-c", "q"], check=True)
+    shipped = (ROOT / "editors/nvim/doc/tags").read_text()
+    assert (doc / "tags").read_text() == shipped
+    assert "metaai\tmetaai.txt\t/*metaai*" in shipped.splitlines()
