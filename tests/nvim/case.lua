@@ -37,6 +37,21 @@ local function fail(message)
   os.exit(1)
 end
 
+-- Cases that run whether or not the server starts.
+local early = {}
+
+function early.missing_command()
+  -- The first file opened says which command is missing; :MetaAI says it again.
+  vim.wait(500, function() return #notified > 0 end, 20)
+  vim.cmd('MetaAI --chat hello')
+  vim.fn.writefile({ vim.json.encode({ notified = notified }) }, result_path)
+  os.exit(0)
+end
+
+if early[case] then
+  early[case]()
+end
+
 if not vim.wait(15000, function()
   local client = vim.lsp.get_clients({ bufnr = bufnr, name = 'metaai' })[1]
   return client ~= nil and client.initialized
@@ -92,6 +107,12 @@ end
 function cases.metaai_chat()
   vim.api.nvim_win_set_cursor(0, { 1, 0 })
   vim.cmd('MetaAI what is this file?')
+end
+
+function cases.mistyped_flag()
+  vim.api.nvim_win_set_cursor(0, { 1, 0 })
+  vim.cmd('MetaAI --chatt what is this file?') -- refused: nothing is sent
+  vim.cmd('MetaAI -- --chatt is what?') -- after --, part of the prompt
 end
 
 function cases.doctor()

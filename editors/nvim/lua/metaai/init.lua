@@ -217,27 +217,30 @@ end
 local last_label = {}
 
 --- `workspace/applyEdit`, with the edits of one answer (same label) joined into one undo
---- block, as gp.nvim does: one `u` takes the whole answer back.
+--- block, as gp.nvim does: one `u` takes the whole answer back. Applied here rather than by
+--- Neovim's handler, which prints "Workspace edit <label>" for every edit (a hit-enter
+--- prompt in a narrow window, and it hides the answer's tail).
 function M.apply_edit(err, params, ctx)
   local default = vim.lsp.handlers['workspace/applyEdit']
   local label = params and params.label
   local change = params and params.edit and params.edit.documentChanges and params.edit.documentChanges[1]
-  if type(label) ~= 'string' or not label:match('^Meta AI') or not change or not change.textDocument then
+  local client = vim.lsp.get_client_by_id(ctx.client_id)
+  if type(label) ~= 'string' or not label:match('^Meta AI') or not change or not change.textDocument or not client then
     return default(err, params, ctx)
   end
   local bufnr = vim.uri_to_bufnr(change.textDocument.uri)
   if not vim.api.nvim_buf_is_loaded(bufnr) then
     return default(err, params, ctx)
   end
-  local result
+  local ok, failure
   vim.api.nvim_buf_call(bufnr, function()
     if last_label[bufnr] == label then
       pcall(vim.cmd.undojoin) -- fails right after an undo: then a new block starts
     end
-    result = default(err, params, ctx)
+    ok, failure = pcall(vim.lsp.util.apply_workspace_edit, params.edit, client.offset_encoding)
   end)
   last_label[bufnr] = label
-  return result
+  return { applied = ok, failureReason = not ok and tostring(failure) or nil }
 end
 
 --- Keep, discard or retry the latest answer written into the current buffer.
