@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from metaai_ls.testing import FakeAnswer
+from tests.guides import readme_block, readme_blocks, user_environment
 from tests.lsp import CODE
 
 ROOT = Path(__file__).parents[1]
@@ -184,27 +185,6 @@ NVIM_README = ROOT / "editors/nvim/README.md"
 REPOSITORY_URL = "https://github.com/metaai-ls/metaai-ls"
 
 
-def readme_blocks(path: Path, language: str) -> list[str]:
-    """The fenced code blocks of one language in a README, in order."""
-    blocks, current = [], None
-    for line in path.read_text(encoding="utf-8").splitlines():
-        stripped = line.strip()
-        if current is None and stripped == f"```{language}":
-            current, indent = [], len(line) - len(line.lstrip())
-        elif current is not None and stripped == "```":
-            blocks.append("\n".join(current) + "\n")
-            current = None
-        elif current is not None:
-            current.append(line[indent:])
-    return blocks
-
-
-def readme_block(path: Path, language: str, containing: str) -> str:
-    found = [block for block in readme_blocks(path, language) if containing in block]
-    assert len(found) == 1, f"one {language} block with {containing!r} in {path}"
-    return found[0]
-
-
 def git(*args: str, cwd: Path | None = None) -> str:
     import subprocess
 
@@ -233,16 +213,6 @@ def origin(tmp_path_factory) -> Path:
     git("add", "-A", cwd=repo)
     git("commit", "-qm", "snapshot", cwd=repo)
     return repo
-
-
-def user_environment(home: Path, fake) -> dict[str, str]:
-    """A new user's environment: only HOME (no XDG_* folders), `metaai-ls` on PATH, and the
-    documented variables pointing at the fake."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
-    env.update(fake.environment())
-    env["HOME"] = str(home)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return env
 
 
 def install_with_lazy(origin: Path, home: Path, env: dict[str, str]) -> None:

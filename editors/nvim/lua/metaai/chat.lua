@@ -181,23 +181,26 @@ function M.command(opts)
   end
 end
 
---- References the message names that the server cannot resolve by itself: `#buffer` (the
---- buffer the chat is about) and the diagnostics Neovim holds for it.
-local function references(chat, message, client)
-  local refs = {}
+--- What goes with a message besides its text: the buffer the chat is about (`uri`, for
+--- `#buffer` and `#diagnostics`), its selection only when the message names `#selection`
+--- (the server adds a selection it is given to every message), and the diagnostics Neovim
+--- holds for it when the message names `#diagnostics` (the server sees only those that
+--- came with code actions).
+local function context(chat, message, client)
   local source = chat.source
   if not (source and vim.api.nvim_buf_is_valid(source.bufnr)) then
-    return refs
+    return {}
   end
   local uri = vim.uri_from_bufnr(source.bufnr)
-  if message:find('#buffer', 1, true) then
-    table.insert(refs, { uri = uri })
+  local extra = { uri = uri }
+  if message:find('#selection', 1, true) and source.finish then
+    extra.range = source_range(chat, client.offset_encoding)
   end
   if message:find('#diagnostics', 1, true) then
     local items = vim.lsp.diagnostic.from(vim.diagnostic.get(source.bufnr))
-    table.insert(refs, { diagnostics = uri, items = items })
+    extra.references = { { diagnostics = uri, items = items } }
   end
-  return refs, uri, source_range(chat, client.offset_encoding)
+  return extra
 end
 
 --- Where the streamed answer is: between the two extmarks of the running answer.
@@ -245,12 +248,10 @@ function M.send(bufnr)
   if not client then
     return
   end
-  local argument = { message = message, conversation = chat.conversation }
-  local refs, uri, range = references(chat, message, client)
-  argument.uri, argument.range = uri, range
-  if #refs > 0 then
-    argument.references = refs
-  end
+  local argument = vim.tbl_extend('force', context(chat, message, client), {
+    message = message,
+    conversation = chat.conversation,
+  })
   -- The answer goes between two extmarks, then a new `## You` for the next message.
   append(chat, { '', META, '', '' })
   local answer_row = vim.api.nvim_buf_line_count(chat.bufnr) - 1
