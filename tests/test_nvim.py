@@ -393,3 +393,47 @@ async def test_progress_never_raises_a_hit_enter_prompt(fake, cookie_file, tmp_p
     assert max(len(line) for line in progress) < columns
     expected = CODE.replace("def double(x):\n    return x+x  # 🎉\n", WIDE_ANSWER[10:-3])
     assert json.loads(result.read_text())["text"] == expected.rstrip("\n")
+
+
+# -- :MetaAIChat (issue 20)
+
+STORY = "Once upon a time " + "there was a long story. " * 40
+
+
+async def test_chat_buffer_ask_follow_up_file_reference_reopen_apply_and_stop(
+    fake, cookie_file, tmp_path
+):
+    (tmp_path / ".git").mkdir()  # the workspace folder #file: reads from
+    (tmp_path / "other.py").write_text("SECRET_FUNCTION = 42\n", encoding="utf-8")
+    fake.answers.extend(
+        [
+            FakeAnswer("It defines **one** constant. 📦"),
+            FakeAnswer("Then you import it."),
+            FakeAnswer("Like this:\n```python\ndef double(x):\n    return 2 * x\n```"),
+            FakeAnswer(STORY, scenario="slow"),
+        ]
+    )
+    fake.chunk_size, fake.interval, fake.slow_interval = 6, 0.03, 0.1
+    data = await run_case("chat", fake, cookie_file, tmp_path)
+    assert data["chat_name"].startswith("metaai://chat/") and data["filetype"] == "markdown"
+    first = (
+        "## You\n\nwhat does #file:other.py do?\n\n## Meta AI\n\nIt defines **one** constant. 📦"
+    )
+    assert data["first"] == first + "\n\n## You\n\n"
+    assert data["streamed"] > 2  # the answer was seen growing
+    second = first + "\n\n## You\n\nand then?\n\n## Meta AI\n\nThen you import it.\n\n## You\n\n"
+    assert data["second"] == second
+    assert data["cursor"] == [1, 0] and data["modified"] is False  # left where the user went
+    sent = fake.sent_messages()
+    assert "SECRET_FUNCTION = 42" in sent[0].prompt  # the #file reference reached Meta AI
+    assert "and then?" in sent[1].prompt
+    assert sent[1].conversation_id == sent[0].conversation_id  # a follow-up at Meta
+    assert data["picked"].startswith("what does #file:other.py do?")
+    assert data["reopened"] == second
+    assert "#selection rewrite it" in data["code_chat"]
+    assert "def double(x):\n    return x+x" in sent[2].prompt  # the selection went along
+    assert data["applied"] == CODE.replace("    return x+x  # 🎉\n", "    return 2 * x\n").rstrip(
+        "\n"
+    )
+    assert data["stopped"].endswith("_(stopped)_\n\n## You\n\n"), data["stopped"][-200:]
+    assert STORY not in data["stopped"]

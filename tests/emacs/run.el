@@ -6,6 +6,9 @@
 ;; PATH, pointed at the fake through the environment.
 (dolist (dir (file-expand-wildcards "/usr/share/emacs/site-lisp/elpa/*"))
   (add-to-list 'load-path dir))
+;; As package.el activates them in a user's Emacs (-Q does not).
+(dolist (autoloads (file-expand-wildcards "/usr/share/emacs/site-lisp/elpa/*/*-autoloads.el"))
+  (load autoloads nil t))
 (require 'json)
 (require 'subr-x)
 
@@ -58,6 +61,10 @@ reports changes (didChange) from an idle timer."
 (defun t-finish ()
   (t-put 'text (t-text))
   (t-put 'messages (vconcat (reverse t-messages)))
+  (t-put 'stderr (mapconcat (lambda (b) (with-current-buffer b (buffer-string)))
+                            (seq-filter (lambda (b) (string-match-p "stderr\\*\\'" (buffer-name b)))
+                                        (buffer-list))
+                            "\n"))
   (with-temp-file t-result-file (insert (json-encode t-result)))
   (kill-emacs 0))
 
@@ -127,7 +134,7 @@ reports changes (didChange) from an idle timer."
   (setq lsp-client-packages nil          ; no other client may ask to install itself
         lsp-session-file (expand-file-name "lsp-session" temporary-file-directory)
         lsp-auto-guess-root t lsp-enable-file-watchers nil lsp-keep-workspace-alive nil
-        lsp-restart 'ignore lsp-headerline-breadcrumb-enable nil)
+        lsp-restart 'ignore lsp-headerline-breadcrumb-enable nil lsp-enable-snippet nil)
   (load t-config nil t)
   (let ((show lsp-progress-function))
     (setq lsp-progress-function
@@ -154,34 +161,34 @@ reports changes (didChange) from an idle timer."
 
 ;;; the cases
 
-(defun t-case-eglot-long ()
-  (t-eglot-start)
-  (t-eglot-code-action "Meta AI: Refactor / Improve")
-  (t-landed-and-settled 60)
-  (t-put 'undo_steps (t-undo-steps)))
-
-(defun t-case-lsp-long ()
-  (t-lsp-start)
-  (t-lsp-code-action "Meta AI: Refactor / Improve")
+(defun t-code-action-lands (start code-action)
+  "START the client, run the Refactor code action with CODE-ACTION; wait."
+  (funcall start)
+  (funcall code-action "Meta AI: Refactor / Improve")
   (t-landed-and-settled 60)
   (t-put 'progress (vconcat (reverse t-progress)))
   (t-put 'undo_steps (t-undo-steps)))
 
+(defun t-case-eglot-long () (t-code-action-lands #'t-eglot-start #'t-eglot-code-action))
+(defun t-case-lsp-long () (t-code-action-lands #'t-lsp-start #'t-lsp-code-action))
+
 (defun t-changed () (not (equal (t-text) t-original)))
 
-(defun t-case-eglot-cancel ()
-  (t-eglot-start)
-  (t-eglot-code-action "Meta AI: Refactor / Improve")
+(defun t-code-action-cancelled (start code-action cancel)
+  "START, run the Refactor code action, CANCEL once some of it was written."
+  (funcall start)
+  (funcall code-action "Meta AI: Refactor / Improve")
   (t-put 'streamed (t-wait #'t-changed 20))
-  (with-current-buffer t-buffer (metaai-cancel))
+  (t-user-acts)
+  (with-current-buffer t-buffer (funcall cancel))
   (t-put 'restored (t-wait (lambda () (not (t-changed))) 10)))
 
+(defun t-case-eglot-cancel ()
+  (t-code-action-cancelled #'t-eglot-start #'t-eglot-code-action #'metaai-cancel))
+
 (defun t-case-lsp-cancel ()
-  (t-lsp-start)
-  (t-lsp-code-action "Meta AI: Refactor / Improve")
-  (t-put 'streamed (t-wait #'t-changed 20))
-  (with-current-buffer t-buffer (lsp-workspace-command-execute "metaai.cancel"))
-  (t-put 'restored (t-wait (lambda () (not (t-changed))) 10)))
+  (t-code-action-cancelled #'t-lsp-start #'t-lsp-code-action
+                           (lambda () (lsp-workspace-command-execute "metaai.cancel"))))
 
 (defun t-has (text) (lambda () (string-match-p (regexp-quote text) (t-text))))
 

@@ -222,9 +222,99 @@ function after.enable_only()
   return { progress_shown = #vim.api.nvim_get_autocmds({ group = 'metaai.progress' }) }
 end
 
-cases[case]()
+-- The chat buffer (:MetaAIChat), driven with keys as a user drives it.
+local chat_module = function() return require('metaai.chat') end
+local source_win = vim.api.nvim_get_current_win()
 
-if not vim.wait(20000, function()
+local function keys(text, remap)
+  vim.api.nvim_feedkeys(vim.keycode(text), remap and 'mx' or 'nx', false)
+end
+
+local function buffer_text(b)
+  return table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, true), '\n')
+end
+
+local function answered(chat_buf)
+  return vim.wait(20000, function()
+    local chat = chat_module().chats[chat_buf]
+    return chat and not chat.running
+  end, 20)
+end
+
+local streamed_states = {}
+vim.api.nvim_create_autocmd('LspProgress', {
+  pattern = 'report',
+  callback = function()
+    local b = vim.api.nvim_get_current_buf()
+    if vim.api.nvim_buf_get_name(b):match('^metaai://chat/') then
+      streamed_states[buffer_text(b)] = true
+    end
+  end,
+})
+
+function cases.chat()
+  vim.cmd('MetaAIChat')
+  keys('GAwhat does #file:other.py do?<Esc>')
+  keys('<CR>', true) -- sends
+  return true -- after.chat waits for its answers itself
+end
+
+function after.chat()
+  local fields = {}
+  local chat_buf = vim.api.nvim_get_current_buf()
+  fields.chat_name = vim.api.nvim_buf_get_name(chat_buf)
+  fields.filetype = vim.bo[chat_buf].filetype
+  answered(chat_buf)
+  fields.streamed = vim.tbl_count(streamed_states)
+  fields.first = buffer_text(chat_buf)
+  -- A follow-up, sent with :w; the user moves to the top while it streams.
+  keys('GAand then?<Esc>')
+  vim.cmd.write()
+  keys('gg')
+  answered(chat_buf)
+  fields.cursor = vim.api.nvim_win_get_cursor(0)
+  fields.second = buffer_text(chat_buf)
+  fields.modified = vim.bo[chat_buf].modified
+  -- Reopen it from the history, as a picker would.
+  vim.ui.select = function(items, opts, on_choice)
+    fields.picked = opts.format_item(items[1])
+    on_choice(items[1])
+  end
+  vim.cmd('MetaAIChats')
+  vim.wait(5000, function() return vim.api.nvim_get_current_buf() ~= chat_buf end, 20)
+  fields.reopened = buffer_text(vim.api.nvim_get_current_buf())
+  -- A chat about a selection; `ga` applies the answer's code block to it.
+  vim.api.nvim_set_current_win(source_win)
+  select_lines(2, 3)
+  vim.cmd("'<,'>MetaAIChat! rewrite it")
+  local code_chat = vim.api.nvim_get_current_buf()
+  answered(code_chat)
+  fields.code_chat = buffer_text(code_chat)
+  local row = vim.fn.search('return 2', 'w')
+  if row == 0 then
+    return fields -- no code block came: the test says what did
+  end
+  vim.api.nvim_win_set_cursor(0, { row, 0 })
+  keys('ga', true)
+  vim.wait(5000, function()
+    return vim.api.nvim_buf_get_lines(bufnr, 2, 3, true)[1] == '    return 2 * x'
+  end, 20)
+  fields.applied = buffer_text(bufnr)
+  -- A slow answer, stopped with <C-c>.
+  keys('GAtell me a long story<Esc>')
+  keys('<CR>', true)
+  vim.wait(10000, function()
+    return buffer_text(code_chat):match('Once upon') ~= nil
+  end, 20)
+  keys('<C-c>', true)
+  answered(code_chat)
+  fields.stopped = buffer_text(code_chat)
+  return fields
+end
+
+local waits_itself = cases[case]()
+
+if not waits_itself and not vim.wait(20000, function()
   return progress_ends >= 1
 end, 10) then
   fail('no progress end')

@@ -4,6 +4,8 @@
 local M = {}
 
 local YOU, META = '## You', '## Meta AI'
+-- A `## You` section as the chat offers it: the header, a blank line, the line to write on.
+local INPUT = { YOU, '', '' }
 local ns = vim.api.nvim_create_namespace('metaai.chat')
 
 ---@class metaai.Chat
@@ -147,7 +149,7 @@ local function prefill(chat, lines)
   if not row then
     local empty = vim.api.nvim_buf_line_count(chat.bufnr) == 1
       and vim.api.nvim_buf_get_lines(chat.bufnr, 0, 1, true)[1] == ''
-    vim.api.nvim_buf_set_lines(chat.bufnr, empty and 0 or -1, -1, true, { YOU, '' })
+    vim.api.nvim_buf_set_lines(chat.bufnr, empty and 0 or -1, -1, true, INPUT)
   end
   if lines and (message or '') == '' then -- never over what the user already wrote
     vim.api.nvim_buf_set_lines(chat.bufnr, -2, -1, true, lines)
@@ -255,7 +257,7 @@ function M.send(bufnr)
   -- The answer goes between two extmarks, then a new `## You` for the next message.
   append(chat, { '', META, '', '' })
   local answer_row = vim.api.nvim_buf_line_count(chat.bufnr) - 1
-  append(chat, { '', YOU, '' })
+  append(chat, { '', unpack(INPUT) })
   local win = vim.fn.bufwinid(chat.bufnr)
   if win ~= -1 and vim.api.nvim_get_current_win() == win then
     vim.api.nvim_win_set_cursor(win, { vim.api.nvim_buf_line_count(chat.bufnr), 0 })
@@ -412,7 +414,7 @@ local function render(conversation)
     vim.list_extend(lines, lines_of(turn.text or ''))
     table.insert(lines, '')
   end
-  vim.list_extend(lines, { YOU, '' })
+  vim.list_extend(lines, INPUT)
   vim.api.nvim_buf_set_lines(chat.bufnr, 0, -1, true, lines)
   vim.bo[chat.bufnr].modified = false
   return chat
