@@ -34,6 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     return serve_main(argv)
 
 
+def say(message: str) -> None:
+    """One sentence on stderr, with every secret the process holds blanked."""
+    from metaai_ls.redact import redact
+
+    print(f"metaai-ls: {redact(message)}", file=sys.stderr, flush=True)
+
+
 def _logging(level: str | None = None) -> None:
     logging.basicConfig(
         level=(level or os.environ.get("METAAI_LOG_LEVEL") or "WARNING").upper(),
@@ -185,7 +192,7 @@ async def _ask(args: argparse.Namespace, question: str, context: str) -> int:
         if not ended_with_newline:
             sys.stdout.write("\n")
     except MetaAIError as error:
-        print(f"metaai-ls: {error.message}", file=sys.stderr)
+        say(error.message)
         return error.exit_code
     finally:
         state.save(conversation)
@@ -203,13 +210,14 @@ def doctor_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     _logging()
     from metaai_ls.provider.doctor import DoctorOptions, diagnose
+    from metaai_ls.redact import redact
 
     options = DoctorOptions(**dataclasses.asdict(_door_options(args)), send=args.send)
 
     async def run() -> int:
         ok = True
         async for step in diagnose(options):
-            print(step.line(), flush=True)
+            print(redact(step.line()), flush=True)
             ok = ok and step.ok
         print("All checks passed." if ok else "A check failed: see → above.", flush=True)
         return 0 if ok else 1
@@ -234,7 +242,7 @@ def models_main(argv: list[str]) -> int:
         try:
             models = load_identifiers()["models"]
         except MetaAIError as error:
-            print(f"metaai-ls: {error.message}", file=sys.stderr)
+            say(error.message)
             return error.exit_code
         for name, mode in models.items():
             print(f"{name}\t(mode {mode['mode_name']})")
@@ -247,7 +255,7 @@ def models_main(argv: list[str]) -> int:
                 for name in await client.list_models():
                     print(name)
         except MetaAIError as error:
-            print(f"metaai-ls: {error.message}", file=sys.stderr)
+            say(error.message)
             return error.exit_code
         return 0
 
