@@ -81,6 +81,8 @@ async def run_emacs(case: str, config: str, fake, cookies, tmp_path: Path, expec
     """One tests/emacs/run.el case as a user of the guide runs it: HOME with the cookie
     file where the snippet names it, `metaai-ls` on PATH, the snippet's Lisp loaded."""
     home = tmp_path / "home"
+    (home / ".local/src").mkdir(parents=True)
+    (home / ".local/src/metaai-ls").symlink_to(ROOT)  # the clone the metaai.el snippet names
     cookie_file = home / ".config/metaai/cookies.json"
     cookie_file.parent.mkdir(parents=True)
     cookie_file.write_text(json.dumps(cookies))
@@ -158,9 +160,7 @@ async def test_lsp_mode_an_answer_longer_than_its_time_out_lands(fake, cookies, 
 
 async def test_eglot_cancel_puts_the_original_back(fake, cookies, tmp_path):
     streaming_long(fake)
-    config = snippet("(require 'metaai)").replace(
-        "~/.local/share/metaai-ls/editors/emacs", str(ROOT / "editors/emacs")
-    )
+    config = snippet("(require 'metaai)")
     data = await run_emacs("eglot-cancel", config, fake, cookies, tmp_path, "")
     assert data["streamed"] is True
     assert data["restored"] is True and data["text"] == CODE
@@ -192,9 +192,7 @@ async def test_metaai_el_commands_in_eglot(fake, cookies, tmp_path):
     for answer in METAAI_EL_ANSWERS:
         fake.answers.append(FakeAnswer(answer))
     fake.chunk_size, fake.interval = 6, 0.05
-    config = snippet("(require 'metaai)").replace(
-        "~/.local/share/metaai-ls/editors/emacs", str(ROOT / "editors/emacs")
-    )
+    config = snippet("(require 'metaai)")
     expected = CODE.replace("    return x+x  # 🎉\n", "    return 2 * x\n")
     data = await run_emacs("metaai-el", config, fake, cookies, tmp_path, expected)
     assert data["landed"] and data["settled"], data["text"]

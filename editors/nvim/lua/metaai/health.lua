@@ -33,7 +33,7 @@ function M.check()
     end
   else
     health.error(cmd[1] .. ' is not executable (not found on PATH)', {
-      'pipx install git+https://github.com/metaai-ls/metaai-ls',
+      'install it: bash scripts/install.sh in a clone of https://github.com/metaai-ls/metaai-ls',
       "or give its full path: require('metaai').setup({ cmd = { '/path/to/metaai-ls', '--stdio' } })",
     })
   end
