@@ -104,6 +104,12 @@ class Record:
             "model": self.model,
         }
 
+    def view(self) -> dict[str, Any]:
+        """`{id, title, updated, turns: [{role, text, ...}], ...}` without what only the
+        doors need (the prompts sent, Meta's id)."""
+        turns = [{k: v for k, v in t.to_json().items() if k != "prompt"} for t in self.turns]
+        return {**self.summary(), "turns": turns}
+
     def to_json(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA,

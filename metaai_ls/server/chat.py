@@ -133,16 +133,7 @@ async def show_conversation(ls: MetaAILanguageServer, arguments: tuple[Any, ...]
     raw = _one_object(arguments, CONVERSATION_COMMAND, "{id}")
     record = await _existing(ls, raw.get("id"), CONVERSATION_COMMAND)
     assert record is not None
-    return conversation_view(record)
-
-
-def conversation_view(record: Record) -> dict[str, Any]:
-    """`{id, title, turns: [{role, text, ...}]}` without what only the doors need."""
-    view = record.summary()
-    view["turns"] = [
-        {k: v for k, v in turn.to_json().items() if k != "prompt"} for turn in record.turns
-    ]
-    return view
+    return record.view()
 
 
 async def forget(ls: MetaAILanguageServer, arguments: tuple[Any, ...]) -> dict[str, Any]:
