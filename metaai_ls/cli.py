@@ -37,6 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     return serve_main(argv)
 
 
+def say(message: str) -> None:
+    """One sentence on stderr, with every secret the process holds blanked."""
+    from metaai_ls.redact import redact
+
+    print(f"metaai-ls: {redact(message)}", file=sys.stderr, flush=True)
+
+
 def _logging(level: str | None = None) -> None:
     logging.basicConfig(
         level=(level or os.environ.get("METAAI_LOG_LEVEL") or "WARNING").upper(),
@@ -179,16 +186,15 @@ def _earlier(args: argparse.Namespace):
     if args.conversation:
         record = history.get(args.conversation)
         if record is None:
-            print(
-                f"metaai-ls: there is no conversation {args.conversation!r} in the history; "
-                "`metaai-ls history` lists them.",
-                file=sys.stderr,
+            say(
+                f"there is no conversation {args.conversation!r} in the history; "
+                "`metaai-ls history` lists them."
             )
             return CONFIG_ERROR
         return record
     record = history.latest() if args.continue_ else None
     if args.continue_ and record is None:
-        print("metaai-ls: no earlier conversation: this starts a new one.", file=sys.stderr)
+        say("no earlier conversation: this starts a new one.")
     return record
 
 
@@ -224,7 +230,7 @@ async def _ask(args: argparse.Namespace, question: str, context: str) -> int:
             sys.stdout.write("\n")
         outcome = {}
     except MetaAIError as error:
-        print(f"metaai-ls: {error.message}", file=sys.stderr)
+        say(error.message)
         outcome = {"error": error.message}
         return error.exit_code
     finally:
@@ -251,7 +257,7 @@ def _keep(record, question, content, answer, outcome, options, conversation) -> 
             conversation,
         )
     except OSError as error:
-        print(f"metaai-ls: the history could not be written ({error})", file=sys.stderr)
+        say(f"the history could not be written ({error})")
 
 
 def history_main(argv: list[str]) -> int:
@@ -277,9 +283,7 @@ def history_main(argv: list[str]) -> int:
         wanted = args.forget or args.id
         record = history.get(wanted)
         if record is None:
-            print(
-                f"metaai-ls: there is no conversation {wanted!r} in the history.", file=sys.stderr
-            )
+            say(f"there is no conversation {wanted!r} in the history.")
             return CONFIG_ERROR
         if args.forget:
             history.forget(wanted)
@@ -321,13 +325,14 @@ def doctor_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     _logging()
     from metaai_ls.provider.doctor import DoctorOptions, diagnose
+    from metaai_ls.redact import redact
 
     options = DoctorOptions(**dataclasses.asdict(_door_options(args)), send=args.send)
 
     async def run() -> int:
         ok = True
         async for step in diagnose(options):
-            print(step.line(), flush=True)
+            print(redact(step.line()), flush=True)
             ok = ok and step.ok
         print("All checks passed." if ok else "A check failed: see → above.", flush=True)
         return 0 if ok else 1
@@ -352,7 +357,7 @@ def models_main(argv: list[str]) -> int:
         try:
             models = load_identifiers()["models"]
         except MetaAIError as error:
-            print(f"metaai-ls: {error.message}", file=sys.stderr)
+            say(error.message)
             return error.exit_code
         for name, mode in models.items():
             print(f"{name}\t(mode {mode['mode_name']})")
@@ -365,7 +370,7 @@ def models_main(argv: list[str]) -> int:
                 for name in await client.list_models():
                     print(name)
         except MetaAIError as error:
-            print(f"metaai-ls: {error.message}", file=sys.stderr)
+            say(error.message)
             return error.exit_code
         return 0
 

@@ -5,10 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python3 -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -e .
+# METAAI_LS names an installed metaai-ls to run instead (scripts/package-check.sh: the wheel).
+if [ -z "${METAAI_LS:-}" ]; then
+  python3 -m venv .venv
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e .
+  METAAI_LS=.venv/bin/metaai-ls
+fi
 port=${METAAI_DEMO_PORT:-8765}
-.venv/bin/metaai-ls fake-server --port "$port" >/dev/null &
+"$METAAI_LS" fake-server --port "$port" >/dev/null &
 fake=$!
 cookies=$(mktemp)
 trap 'kill $fake; rm -f "$cookies"' EXIT
@@ -22,8 +26,8 @@ export METAAI_URL="http://127.0.0.1:$port" METAAI_GATEWAY_URL="ws://127.0.0.1:$p
 export METAAI_GRAPH_URL="http://127.0.0.1:$port" METAAI_API_URL="http://127.0.0.1:$port/v1"
 
 echo "== metaai-ls doctor"
-.venv/bin/metaai-ls doctor --cookies "$cookies"
+"$METAAI_LS" doctor --cookies "$cookies"
 echo "== the account door (gateway protocol)"
-printf 'def add(a, b):\n    return a + b\n' | .venv/bin/metaai-ls ask --cookies "$cookies" "Explain this function"
+printf 'def add(a, b):\n    return a + b\n' | "$METAAI_LS" ask --cookies "$cookies" "Explain this function"
 echo "== the API door"
-MODEL_API_KEY=fake-api-key .venv/bin/metaai-ls ask --backend api "Explain this function" </dev/null
+MODEL_API_KEY=fake-api-key "$METAAI_LS" ask --backend api "Explain this function" </dev/null

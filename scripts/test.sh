@@ -12,6 +12,8 @@ python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 .venv/bin/ruff check metaai_ls tests bench
 .venv/bin/ruff format --check metaai_ls tests bench
+# The sdist and wheel as published, the wheel installed alone, the offline demo from it.
+bash scripts/package-check.sh
 .venv/bin/python -m bench.run --quick --json "${TMPDIR:-/tmp}/metaai-ls-bench.json"
 # A real VS Code (code-server) and Chromium for tests/test_vscode.py, cached after the first run.
 bash scripts/vscode-e2e-install.sh || echo "code-server could not be installed: the real-VS-Code tests will be skipped"

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import gc
 import time
+import urllib.parse
 
 import pytest
 import pytest_asyncio
@@ -113,3 +114,15 @@ async def test_each_failure_has_its_own_error_and_a_sentence(door, scenario, err
     assert isinstance(raised.value, MetaAIError)
     assert words in str(raised.value)
     assert_no_secret(str(raised.value), caplog.text)
+
+
+async def test_an_error_echoing_the_request_holds_no_secret(door):
+    fake, cookies = door
+    fake.scenario = "leaky_error"
+    with pytest.raises(ResponseErrorsError) as raised:
+        await collect(cookies)
+    message = raised.value.message
+    assert "Invalid request (Cookie: " in message and message == str(raised.value)
+    tokens = [form for t in fake.tokens for form in (t, urllib.parse.quote(t, safe=""))]
+    for secret in (SECRET_SESSION, SECRET_DATR, *tokens):
+        assert secret not in message

@@ -11,6 +11,8 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from metaai_ls.redact import remember
+
 from .cookies import forget_cookies
 from .errors import AnswerCutOffError, UnexpectedResponseError
 from .home import HomePage, extract_value
@@ -107,6 +109,7 @@ class AbraDialect:
         try:
             auth = json.loads(text)["data"]["xab_abra_accept_terms_of_service"]
             self.access_token = auth["new_temp_user_auth"]["access_token"]
+            remember(self.access_token)
         except (ValueError, KeyError, TypeError):
             raise UnexpectedResponseError("no access token for the temporary user") from None
 

@@ -13,6 +13,8 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
+from metaai_ls.redact import remember
+
 from . import identifiers as ids
 from .conversation import Conversation
 from .errors import (
@@ -22,6 +24,7 @@ from .errors import (
     RateLimitedError,
     UnexpectedResponseError,
     error_from_text,
+    meta_text,
 )
 from .files import read_small_file
 from .prompt import Messages
@@ -46,9 +49,11 @@ def api_key_from(key_file: str | None = None) -> tuple[str, str]:
         key = data.decode("utf-8", "replace").strip()
         if not key:
             raise ApiKeyError(f"The API key file {path} is empty.")
+        remember(key)
         return key, path
     for name in KEY_VARIABLES:
         if key := os.environ.get(name, "").strip():
+            remember(key)
             return key, name
     raise ApiKeyError()
 
@@ -71,6 +76,7 @@ class MetaModelAPI(TransportClient):
         first_text_timeout: float | None = None,
         identifiers: Mapping[str, Any] | None = None,
     ) -> None:
+        remember(api_key)
         self.ids = ids.load_identifiers(identifiers)
         self.api = self.ids["api"]
         self.api_url = (api_url or ids.api_url()).rstrip("/")
@@ -161,7 +167,7 @@ class MetaModelAPI(TransportClient):
         if status in (400, 404) and model is not None and "model" in message.lower():
             raise ConfigError(await self._unknown_model(model))
         raise UnexpectedResponseError(
-            f"HTTP {status}: {message[:200]}" if message else f"HTTP {status}"
+            f"HTTP {status}: {meta_text(message, 200)}" if message else f"HTTP {status}"
         )
 
     async def _unknown_model(self, model: str) -> str:
@@ -191,7 +197,7 @@ def _delta(data: bytes) -> str:
         return ""
     if error := event.get("error"):
         message = error.get("message") if isinstance(error, dict) else error
-        raise error_from_text(str(message)[:300])
+        raise error_from_text(str(message))
     try:
         content = event["choices"][0]["delta"].get("content")
     except (KeyError, IndexError, TypeError, AttributeError):

@@ -11,6 +11,8 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar, Protocol
 
+from metaai_ls.redact import remember_url_password
+
 from . import identifiers as ids
 from .abra import AbraDialect
 from .conversation import Conversation
@@ -62,6 +64,8 @@ class MetaAI(TransportClient):
         self.web_url = (url or ids.web_url()).rstrip("/")
         self.graph_url = (graph_url or ids.graph_url()).rstrip("/")
         self.gateway_url = gateway_url or ids.gateway_url()
+        remember_url_password(self.gateway_url)
+        remember_url_password(self.graph_url)
         headers = {
             "user-agent": self.ids["user_agent"],
             "accept-language": self.ids["accept_language"],

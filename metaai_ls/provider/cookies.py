@@ -12,6 +12,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
+from metaai_ls.redact import remember_all
+
 from .errors import CookieFileError, LoginRequiredError
 from .files import read_small_file, world_readable
 
@@ -59,6 +61,7 @@ def load_cookie_file(path: str, domain: str = ".meta.ai") -> Cookies:
         cookies = _parse_netscape_cookies(path, text, domain)
     if not cookies:
         raise CookieFileError(path, f"holds no cookies for {domain}")
+    remember_all(cookies.values())
     return cookies
 
 
@@ -158,6 +161,7 @@ def _browser_cookies(domain: str, single_browser: bool) -> Cookies:
             if single_browser:
                 break
     if cookies:
+        remember_all(cookies.values())
         with _cache_lock:
             _browser_cache[domain] = (time.monotonic(), dict(cookies))
     return cookies

@@ -1,10 +1,13 @@
 """Every failure the provider raises, each with a sentence a person can act on.
 
 No message ever contains a cookie value: messages are built from fixed text, file
-paths, HTTP statuses and Meta AI's own error texts only.
+paths, HTTP statuses and Meta AI's own error texts only, and every message passes
+through ``redact`` (Meta's texts may echo the request's cookies or token).
 """
 
 from __future__ import annotations
+
+from metaai_ls.redact import redact
 
 LOGIN_HELP = (
     "Log in at https://www.meta.ai in Firefox, Chrome, Chromium, Edge, Brave or Opera "
@@ -19,6 +22,7 @@ class MetaAIError(Exception):
     exit_code = 1
 
     def __init__(self, message: str) -> None:
+        message = redact(message)
         super().__init__(message)
         self.message = message
 
@@ -197,8 +201,15 @@ class ProxyConfigError(MetaAIError):
         )
 
 
+def meta_text(value: object, limit: int = 300) -> str:
+    """Text from Meta, for a message: redacted first, then cut (a cut secret would no
+    longer be recognised)."""
+    return redact(str(value))[:limit]
+
+
 def error_from_text(message: str) -> MetaAIError:
     """The typed error for an error text from Meta (the protocol page's table)."""
+    message = meta_text(message)
     lowered = message.lower()
     if "authentication required" in lowered or "login is required" in lowered:
         return LoginExpiredError()

@@ -377,5 +377,5 @@ def _graphql_data(text: str) -> dict[str, Any]:
     if errors := data.get("errors"):
         first = errors[0] if isinstance(errors, list) and errors else errors
         message = first.get("message") if isinstance(first, dict) else first
-        raise error_from_text(str(message)[:300])
+        raise error_from_text(str(message))
     return data.get("data") or {}

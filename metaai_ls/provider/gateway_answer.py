@@ -251,4 +251,4 @@ def _raise_errors(event: dict[str, Any]) -> None:
         return
     first = errors[0] if isinstance(errors, list) and errors else errors
     message = first.get("message") if isinstance(first, dict) else first
-    raise error_from_text(str(message)[:300])
+    raise error_from_text(str(message))

@@ -10,6 +10,8 @@ import threading
 import time
 from collections.abc import Mapping
 
+from metaai_ls.redact import remember, remember_all
+
 from .errors import ClientChangedError, GeoBlockedError
 from .identifiers import Identifiers
 from .transport import Transport, check_status, cookie_header
@@ -23,13 +25,17 @@ class HomePage:
 
     def access_token(self, ids: Identifiers) -> str | None:
         match = re.search(ids["web"]["access_token_pattern"], self.text)
-        return match.group(1) if match else None
+        token = match.group(1) if match else None
+        remember(token)
+        return token
 
     def abra_tokens(self) -> tuple[str | None, str | None]:
-        return (
+        tokens = (
             extract_value(self.text, '"LSD",[],{"token":"', '"}'),
             extract_value(self.text, '"DTSGInitialData",[],{"token":"', '"}'),
         )
+        remember_all(tokens)
+        return tokens
 
 
 def extract_value(text: str, start: str, end: str = '",') -> str | None:
@@ -89,6 +95,7 @@ async def _solve_challenge(transport: Transport, web_url: str, path: str, page: 
 
 def _keep_cookies(cookies: dict[str, str], received) -> None:
     for name, morsel in received.items():
+        remember(morsel.value)
         cookies[name] = morsel.value
 
 
@@ -114,6 +121,7 @@ class TokenCache:
         return None
 
     def put(self, key: str, token: str) -> None:
+        remember(token)
         with self._lock:
             self._tokens[key] = (time.monotonic(), token)
 

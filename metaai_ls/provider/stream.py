@@ -15,7 +15,7 @@ import logging
 import re
 from typing import Any
 
-from .errors import ResponseErrorsError, SomethingWentWrongError
+from .errors import ResponseErrorsError, SomethingWentWrongError, meta_text
 from .results import ImageResponse
 from .transport import ERROR_PAGE_MARK
 
@@ -161,11 +161,11 @@ def _message_of(data: dict[str, Any]) -> dict[str, Any] | None:
 
 def _error_messages(errors: Any) -> list[str]:
     if not isinstance(errors, list):
-        return [str(errors)[:200]]
+        return [meta_text(errors, 200)]
     messages = []
     for error in errors:
         text = error.get("message") if isinstance(error, dict) else error
-        messages.append(str(text)[:200])
+        messages.append(meta_text(text, 200))
     return messages
 
 

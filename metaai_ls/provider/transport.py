@@ -14,6 +14,8 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
+from metaai_ls.redact import remember_all, remember_url_password
+
 from .errors import (
     AnswerCutOffError,
     ConnectionFailedError,
@@ -70,6 +72,8 @@ class Transport:
         self, proxy: str | None, timeouts: Timeouts, headers: Mapping[str, str], host: str
     ) -> None:
         self.proxy = proxy or None
+        remember_url_password(self.proxy)
+        remember_url_password(host)
         self.timeouts = timeouts
         self.headers = dict(headers)
         self.host = host  # named in connection errors
@@ -159,6 +163,7 @@ class TransportClient:
 def cookie_header(cookies: Mapping[str, str] | None) -> dict[str, str]:
     if not cookies:
         return {}
+    remember_all(cookies.values())  # every cookie sent is a secret, wherever it came from
     return {"cookie": "; ".join(f"{name}={value}" for name, value in cookies.items())}
 
 

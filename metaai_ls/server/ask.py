@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
+from metaai_ls.redact import redact
+
 from . import backend
 from .arguments import AskRequest, invalid
 from .progress import Progress
@@ -257,7 +259,7 @@ class Ask:
         from metaai_ls.provider import MetaAIError
 
         if isinstance(error, MetaAIError):
-            message = error.message
+            message = redact(error.message)
             self.ls.log(types.MessageType.Error, f"{type(error).__name__}: {message}")
         else:
             logger.exception("metaai.ask failed")

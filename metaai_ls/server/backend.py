@@ -9,6 +9,8 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from metaai_ls.redact import redact
+
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -60,6 +62,6 @@ async def doctor(settings: Settings, send: bool = False) -> dict[str, Any]:
     ok, steps = await report(options)
     return {
         "ok": ok,
-        "report": "\n".join(step.line() for step in steps),
+        "report": redact("\n".join(step.line() for step in steps)),
         "steps": [{"name": s.name, "ok": s.ok, "detail": s.detail, "help": s.help} for s in steps],
     }

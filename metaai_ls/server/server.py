@@ -20,6 +20,7 @@ from pygls.protocol import LanguageServerProtocol
 
 from metaai_ls import __version__
 from metaai_ls.history import History
+from metaai_ls.redact import redact
 
 from .answers import WrittenAnswers
 from .settings import Settings, parse_settings, section_of
@@ -197,10 +198,10 @@ class MetaAILanguageServer(LanguageServer):
         return bool(workspace and workspace.configuration)
 
     def show(self, kind: types.MessageType, message: str) -> None:
-        self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+        self.window_show_message(types.ShowMessageParams(type=kind, message=redact(message)))
 
     def log(self, kind: types.MessageType, message: str) -> None:
-        self.window_log_message(types.LogMessageParams(type=kind, message=message))
+        self.window_log_message(types.LogMessageParams(type=kind, message=redact(message)))
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run background work, keeping a reference and logging its failure."""

@@ -50,6 +50,9 @@ async def chat(
     answer, scenario = fake.choose(prompt)
     if scenario == "rate_limited":
         return _error(429, "Rate limit reached for requests", retry_after=30)
+    if scenario == "leaky_error":
+        key = recorded.headers.get("Authorization", "").removeprefix("Bearer ")
+        return _error(400, f"Unsupported parameter for the key {key} ({key[:4]}...)")
     record = StreamRecord("", scenario, time.monotonic())
     await fake.add_stream(record)
     response = web.StreamResponse(headers={"content-type": "text/event-stream"})

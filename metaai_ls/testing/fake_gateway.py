@@ -91,7 +91,7 @@ async def socket(
     await ws.prepare(request)
     fake.sockets += 1
     await ws.send_bytes(frames.frame(7, b"\x01"))  # a greeting the client must not need
-    turn = _Turn(fake, ws)
+    turn = _Turn(fake, ws, recorded.query.get("Authorization", ""))
     try:
         async for message in ws:
             if message.type != WSMsgType.BINARY:
@@ -108,9 +108,10 @@ async def socket(
 
 
 class _Turn:
-    def __init__(self, fake: FakeMetaAI, ws: web.WebSocketResponse) -> None:
+    def __init__(self, fake: FakeMetaAI, ws: web.WebSocketResponse, token: str) -> None:
         self.fake = fake
         self.ws = ws
+        self.token = token
         self.conversation_id: str | None = None
         self.opened_at = 0.0
         self.record = None
@@ -155,6 +156,11 @@ class _Turn:
         record = StreamRecord(self.conversation_id or "", scenario, time.monotonic())
         self.record = record
         await self.fake.add_stream(record)
+        if scenario == "leaky_error":
+            await _send_event(
+                self.ws, 0, {"errors": [{"message": self.fake.leaky_text(self.token)}]}
+            )
+            return
         await _stream(self.fake, self.ws, answer.text, scenario, record)
         self.closed = scenario in ("cut", "reset")
 

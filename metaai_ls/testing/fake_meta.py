@@ -18,6 +18,7 @@ import dataclasses
 import json
 import re
 import time
+import urllib.parse
 import uuid
 from typing import Any
 
@@ -61,6 +62,8 @@ SCENARIOS = {
     "client_changed": "gateway: GraphQL answers `Unknown type` (Meta changed its client)",
     "blocked": "gateway: an error event 'blocked by our security system'",
     "bad_key": "API: every key is refused (HTTP 401)",
+    "leaky_error": "an error whose text echoes the request's cookie header and access token "
+    "(API: its key), as a careless server's error page does",
 }
 # Scenarios of the home page, the login or the handshake: `--scenario` (or the config
 # endpoint) only, since no prompt has been sent when they apply.
@@ -160,6 +163,7 @@ class FakeMetaAI:
         self.tokens: dict[str, float] = {}  # access token -> when issued
         self.rejected_turns = 0
         self.sockets = 0
+        self.last_cookie_header = ""  # for the `leaky_error` scenario
         self.stream_changed = asyncio.Condition()
         self.url = ""
         self._runner: web.AppRunner | None = None
@@ -261,7 +265,16 @@ class FakeMetaAI:
             body,
         )
         self.requests.append(recorded)
+        if cookie := request.headers.get("Cookie"):
+            self.last_cookie_header = cookie
         return recorded
+
+    def leaky_text(self, token: str = "") -> str:
+        """An error text that echoes what the request carried (secrets included)."""
+        text = f"Invalid request (Cookie: {self.last_cookie_header}"
+        if token:
+            text += f"; Authorization={urllib.parse.quote(token, safe='')}"
+        return text + ")"
 
     async def pace(self, scenario: str) -> None:
         interval = self.slow_interval if scenario == "slow" else self.interval
@@ -383,6 +396,8 @@ class FakeMetaAI:
             return web.Response(status=429, text="Too Many Requests", headers={"Retry-After": "30"})
         if scenario == "error_page":
             return _html(ERROR_PAGE)
+        if scenario == "leaky_error":
+            return web.json_response({"errors": [{"message": self.leaky_text()}]})
         record = StreamRecord(conversation_id, scenario, time.monotonic())
         await self.add_stream(record)
         try:
