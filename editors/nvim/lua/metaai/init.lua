@@ -208,7 +208,7 @@ function M.on_command_result(err, result, ctx)
       vim.lsp.codelens.refresh({ bufnr = bufnr })
     end
   end
-  if argument.mode ~= 'chat' or params.command ~= 'metaai.ask' or result.error or result.cancelled then
+  if argument.mode ~= 'chat' or params.command ~= 'metaai.ask' or result.error or result.cancelled or result.started then
     return -- errors and cancels were reported by the server
   end
   M.show_answer(result.text)
