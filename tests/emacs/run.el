@@ -94,7 +94,8 @@ reports changes (didChange) from an idle timer."
   "Wait for the answer, then a second more: nothing may change after it."
   (t-put 'landed (t-wait #'t-landed seconds))
   (t-wait (lambda () nil) 1)
-  (t-put 'settled (t-landed)))
+  (t-put 'settled (t-landed))
+  (t-put 'answered (t-text)))
 
 (defun t-open ()
   (find-file t-file)

@@ -258,6 +258,7 @@ function M.send(bufnr)
   append(chat, { '', META, '', '' })
   local answer_row = vim.api.nvim_buf_line_count(chat.bufnr) - 1
   append(chat, { '', unpack(INPUT) })
+  vim.bo[chat.bufnr].modified = false -- what is written there now is sent
   local win = vim.fn.bufwinid(chat.bufnr)
   if win ~= -1 and vim.api.nvim_get_current_win() == win then
     vim.api.nvim_win_set_cursor(win, { vim.api.nvim_buf_line_count(chat.bufnr), 0 })
