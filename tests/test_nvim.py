@@ -76,6 +76,16 @@ async def test_code_action_replaces_the_selection(fake, cookie_file, tmp_path):
     assert "Refactor the selected python code" in prompt
 
 
+async def test_a_chat_code_action_opens_its_answer_in_a_split(fake, cookie_file, tmp_path):
+    """Code actions carry "wait": false; Neovim waits anyway and shows the answer."""
+    answer = "```python\ndef test_double():\n    assert double(2) == 4\n```"
+    fake.answers.append(FakeAnswer(answer))
+    data = await run_case("code_action_chat", fake, cookie_file, tmp_path)
+    assert data["chat"] == answer
+    assert data["text"] == CODE.rstrip("\n")
+    assert not [n for n in data["notified"] if "test_double" in n["message"]]
+
+
 async def test_metaai_command_on_a_visual_range(fake, cookie_file, tmp_path):
     fake.answers.append(
         FakeAnswer("Here:\n```python\ndef double(value):\n    return value * 2\n```\nBye")
@@ -348,9 +358,10 @@ class Tmux:
         return (await self.run("capture-pane", "-p", "-t", "test")).splitlines()
 
 
-@pytest.mark.skipif(TMUX is None, reason="needs tmux")
-@pytest.mark.parametrize("columns", [24, 40, 80])
-async def test_progress_never_raises_a_hit_enter_prompt(fake, cookie_file, tmp_path, columns):
+async def stream_in_tmux(fake, cookie_file, tmp_path: Path, columns: int, key: str):
+    """Neovim in a tmux window `columns` wide: press `key`, watch the screen while the
+    answer streams. Returns the screens that showed a hit-enter prompt, the message area's
+    lines that were part of the answer, and what tests/nvim/ui.lua wrote at the end."""
     paced(fake, WIDE_ANSWER)
     file = tmp_path / "sample.py"
     file.write_text(CODE, encoding="utf-8")
@@ -373,12 +384,12 @@ async def test_progress_never_raises_a_hit_enter_prompt(fake, cookie_file, tmp_p
             if Path(f"{result}.attached").exists():
                 break
             await asyncio.sleep(0.05)
-        await tmux.run("send-keys", "-t", "test", "F5")
+        await tmux.run("send-keys", "-t", "test", key)
         answer, prompts, progress = flat(WIDE_ANSWER), [], []
         for _ in range(600):
             screen = await tmux.screen()
             if any("Press ENTER" in line for line in screen):
-                prompts.append(screen)
+                prompts.append("\n".join(screen))
                 break
             last = screen[-1].strip().removeprefix("Meta AI: ") if screen else ""
             if last and last in answer:
@@ -388,11 +399,30 @@ async def test_progress_never_raises_a_hit_enter_prompt(fake, cookie_file, tmp_p
             await asyncio.sleep(0.05)
     finally:
         await tmux.run("kill-server")
-    assert not prompts, "\n".join(prompts[0])
+    assert result.exists(), "the answer never ended"
+    return prompts, progress, json.loads(result.read_text())["text"]
+
+
+needs_tmux = pytest.mark.skipif(TMUX is None, reason="needs tmux")
+
+
+@needs_tmux
+@pytest.mark.parametrize("columns", [24, 40, 80])
+async def test_progress_never_raises_a_hit_enter_prompt(fake, cookie_file, tmp_path, columns):
+    prompts, progress, text = await stream_in_tmux(fake, cookie_file, tmp_path, columns, "F5")
+    assert not prompts, prompts[0]
     assert progress, "the answer's tail was never shown"
     assert max(len(line) for line in progress) < columns
     expected = CODE.replace("def double(x):\n    return x+x  # 🎉\n", WIDE_ANSWER[10:-3])
-    assert json.loads(result.read_text())["text"] == expected.rstrip("\n")
+    assert text == expected.rstrip("\n")
+
+
+@needs_tmux
+@pytest.mark.parametrize("columns", [24, 80])
+async def test_a_chat_streams_without_a_hit_enter_prompt(fake, cookie_file, tmp_path, columns):
+    prompts, _, text = await stream_in_tmux(fake, cookie_file, tmp_path, columns, "F6")
+    assert not prompts, prompts[0]
+    assert f"## Meta AI\n\n{WIDE_ANSWER}\n\n## You\n" in text
 
 
 # -- :MetaAIChat (issue 20)

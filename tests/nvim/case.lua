@@ -88,6 +88,18 @@ function cases.code_action()
   })
 end
 
+function cases.code_action_chat()
+  vim.api.nvim_win_set_cursor(0, { 2, 0 })
+  vim.cmd('normal! V')
+  vim.api.nvim_win_set_cursor(0, { 3, 0 })
+  vim.lsp.buf.code_action({
+    filter = function(action)
+      return action.title == 'Meta AI: Write tests'
+    end,
+    apply = true,
+  })
+end
+
 function cases.metaai_command()
   select_lines(2, 3)
   vim.cmd("'<,'>MetaAI make it clearer")

@@ -187,6 +187,23 @@ function M.doctor(on_done)
   end
 end
 
+--- Run a code action's or lens's `metaai.ask` waiting for the answer (the request's
+--- default), so that a chat answer opens in a split like `:MetaAI --chat`.
+function M.run_waiting(command, ctx)
+  local client = vim.lsp.get_client_by_id(ctx.client_id)
+  if not client then
+    return
+  end
+  local arguments = vim.deepcopy(command.arguments or {})
+  for _, argument in ipairs(arguments) do
+    if type(argument) == 'table' then
+      argument.wait = nil
+    end
+  end
+  local params = { command = command.command, arguments = arguments }
+  client:request('workspace/executeCommand', params, nil, ctx.bufnr)
+end
+
 local review_commands = { ['metaai.keep'] = true, ['metaai.discard'] = true, ['metaai.retry'] = true }
 
 --- After a command: show a chat answer (and only a chat answer that is one) in a
