@@ -5,8 +5,8 @@ Under ``$XDG_STATE_HOME/metaai-ls/`` (``~/.local/state/metaai-ls/`` when unset),
 ``index.json`` of their summaries, both replaced atomically (readers never see half a
 file); every change happens under an exclusive ``flock`` of ``history.lock``, so two
 editors and a terminal writing at once lose nothing. Bounded: at most
-``MAX_CONVERSATIONS`` (the oldest dropped), ``MAX_TURNS`` turns each, and each turn's
-text capped. Imports neither the CLI nor the server (both use it), nor the provider.
+``MAX_CONVERSATIONS`` (the oldest dropped), the latest ``MAX_TURNS`` turns and
+``MAX_CONVERSATION_CHARS`` of each, and each turn's text capped. Imports neither the CLI nor the server (both use it), nor the provider.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 MAX_CONVERSATIONS = 200
-MAX_TURNS = 1000  # per conversation: the oldest turns go first
+MAX_TURNS = 400  # per conversation: the oldest turns go first
+MAX_CONVERSATION_CHARS = 4_000_000  # all of one conversation's turns: the oldest go first
 MAX_TURN_CHARS = 32_000
 MAX_TITLE_CHARS = 80
 ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
@@ -218,7 +219,7 @@ class History:
                 first = next((t.text for t in turns if t.role == "user"), "")
                 record = Record(new_id, title_of(first), door, model, stamp, stamp)
             record.turns += [turn.capped() for turn in turns]
-            del record.turns[:-MAX_TURNS]
+            _drop_oldest_turns(record)
             record.door, record.model, record.updated = door, model, stamp
             if meta_id is not None:
                 record.meta_id = meta_id
@@ -326,6 +327,14 @@ class History:
             yield
         finally:
             os.close(descriptor)  # closing releases the lock
+
+
+def _drop_oldest_turns(record: Record) -> None:
+    del record.turns[:-MAX_TURNS]
+    size = sum(len(t.text) + len(t.prompt or "") for t in record.turns)
+    while size > MAX_CONVERSATION_CHARS and len(record.turns) > 2:
+        dropped = record.turns.pop(0)
+        size -= len(dropped.text) + len(dropped.prompt or "")
 
 
 def _private_folder(folder: Path) -> None:

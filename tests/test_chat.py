@@ -275,3 +275,46 @@ async def test_the_history_is_private(chat_client, fake, private_history):
     for path in private_history.rglob("*"):
         expected = 0o700 if path.is_dir() else 0o600
         assert path.stat().st_mode & 0o777 == expected, path
+
+
+async def test_two_editors_and_a_terminal_share_one_history(fake, cookie_file, tmp_path, workspace):
+    """Each editor is its own server process; the history is the source after a restart."""
+    from tests.test_cli import run_ask
+
+    def editor(name: str):
+        return start_client(
+            client_capabilities(name),
+            settings_for(fake, cookie_file),
+            str(tmp_path),
+            folder=str(workspace),
+        )
+
+    vscode, nvim = await editor("visual_studio_code"), await editor("neovim")
+    try:
+        fake.chunk_size, fake.interval = 4, 0.01
+        results = await asyncio.gather(
+            vscode.chat(message="from VS Code"),
+            nvim.chat(message="from Neovim"),
+            run_ask(fake, cookie_file, "from the terminal"),
+        )
+        assert results[2][0] == 0
+        listed = await nvim.command("metaai.conversations")
+        assert sorted(c["title"] for c in listed) == [
+            "from Neovim",
+            "from VS Code",
+            "from the terminal",
+        ]
+        started_in_vscode = results[0]["conversation"]
+        await stop_client(vscode)
+        vscode = await editor("visual_studio_code")  # a reloaded window
+        shown = await vscode.command("metaai.conversation", {"id": started_in_vscode})
+        assert [t["text"] for t in shown["turns"]][0] == "from VS Code"
+        follow_up = await nvim.chat(message="and then?", conversation=started_in_vscode)
+        assert follow_up["conversation"] == started_in_vscode
+        by_prompt = {m.prompt.rsplit("User: ", 1)[-1]: m for m in fake.sent_messages()}
+        first = next(m for p, m in by_prompt.items() if p.startswith("from VS Code"))
+        last = next(m for p, m in by_prompt.items() if p.startswith("and then?"))
+        assert last.conversation_id == first.conversation_id  # continued at Meta
+    finally:
+        await stop_client(vscode)
+        await stop_client(nvim)

@@ -107,3 +107,19 @@ def test_the_doors_continue_as_they_can(tmp_path):
         {"role": "user", "content": "q1 + file"},
         {"role": "assistant", "content": "a1"},
     ]  # the failed exchange is not sent again
+
+
+def test_a_conversation_keeps_its_latest_turns_within_bounds(tmp_path):
+    store = History(tmp_path)
+    record = None
+    for n in range(history.MAX_TURNS // 2 + 10):
+        turns = [Turn("user", f"q{n}"), Turn("assistant", f"a{n}")]
+        record = store.add_turns(record.id if record else None, turns, "account", None)
+    kept = store.get(record.id).turns
+    assert len(kept) == history.MAX_TURNS and kept[0].text == "q10" and kept[-1].text == "a209"
+    big = "z" * history.MAX_TURN_CHARS
+    for _ in range(history.MAX_CONVERSATION_CHARS // history.MAX_TURN_CHARS):
+        store.add_turns(record.id, [Turn("user", big)], "account", None)
+    kept = store.get(record.id).turns
+    assert sum(len(t.text) for t in kept) <= history.MAX_CONVERSATION_CHARS
+    assert kept[-1].text == big
