@@ -163,6 +163,7 @@ async def test_lsp_mode_an_answer_longer_than_its_time_out_lands(fake, cookies, 
     assert data["landed"] and data["settled"], data["answered"]
     assert data["answered"] == expected
     assert_lasted_longer_than_ten_seconds(fake)
+    assert all(title in data["lenses"] for title in ("Keep", "Discard", "Retry")), data["lenses"]
     # The mode line after each report (lsp-mode shows the latest message of each token).
     assert_readable_lines([s.removeprefix(" ⌛ ") for s in data["progress"] if s], min_count=10)
 

@@ -86,7 +86,8 @@ For example (:cookiesFile \"~/.config/metaai/cookies.json\")."
 (defun metaai--echo (text)
   "Show TEXT on one line of the echo area, cut to fit, without logging it."
   (let* ((line (replace-regexp-in-string
-                "[ \t\n\r]+" " " (format "Meta AI: %s" text)))
+                "[ \t\n\r]+" " "
+                (if (string-prefix-p "Meta AI" text) text (format "Meta AI: %s" text))))
          (width (max 20 (1- (window-width (minibuffer-window)))))
          (message-log-max nil))
     (when (> (string-width line) width)
@@ -102,7 +103,7 @@ For example (:cookiesFile \"~/.config/metaai/cookies.json\")."
   (let ((kind (plist-get value :kind))
         (text (plist-get value :message)))
     (pcase kind
-      ("begin" (metaai--echo (or (plist-get value :title) "writing…")))
+      ("begin" (metaai--echo (or (plist-get value :title) "Meta AI")))
       ("report" (when (and text (not (string-empty-p text)))
                   (metaai--echo text)))
       ("end" (metaai--echo (or text "done"))))))

@@ -162,16 +162,24 @@ reports changes (didChange) from an idle timer."
 
 ;;; the cases
 
-(defun t-code-action-lands (start code-action)
-  "START the client, run the Refactor code action with CODE-ACTION; wait."
-  (funcall start)
-  (funcall code-action "Meta AI: Refactor / Improve")
+(defun t-case-eglot-long ()
+  (t-eglot-start)
+  (t-eglot-code-action "Meta AI: Refactor / Improve")
   (t-landed-and-settled 60)
+  (t-put 'undo_steps (t-undo-steps)))
+(defun t-lens-titles ()
+  (with-current-buffer t-buffer
+    (mapconcat (lambda (ov) (substring-no-properties (or (overlay-get ov 'lsp-original) "")))
+               lsp-lens--overlays "")))
+
+(defun t-case-lsp-long ()
+  (t-lsp-start)
+  (t-lsp-code-action "Meta AI: Refactor / Improve")
+  (t-landed-and-settled 60)
+  (t-wait (lambda () (string-match-p "Discard" (t-lens-titles))) 10)
+  (t-put 'lenses (t-lens-titles))
   (t-put 'progress (vconcat (reverse t-progress)))
   (t-put 'undo_steps (t-undo-steps)))
-
-(defun t-case-eglot-long () (t-code-action-lands #'t-eglot-start #'t-eglot-code-action))
-(defun t-case-lsp-long () (t-code-action-lands #'t-lsp-start #'t-lsp-code-action))
 
 (defun t-changed () (not (equal (t-text) t-original)))
 
