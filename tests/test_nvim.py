@@ -467,3 +467,15 @@ async def test_chat_buffer_ask_follow_up_file_reference_reopen_apply_and_stop(
     )
     assert data["stopped"].endswith("_(stopped)_\n\n## You\n\n"), data["stopped"][-200:]
     assert STORY not in data["stopped"]
+
+
+async def test_chat_buffer_and_diagnostics_references(fake, cookie_file, tmp_path):
+    (tmp_path / ".git").mkdir()
+    fake.answers.append(FakeAnswer("Nothing is wrong."))
+    data = await run_case("chat_context", fake, cookie_file, tmp_path)
+    assert "Nothing is wrong." in data["chat"]
+    prompt = fake.sent_messages()[0].prompt
+    assert "what is wrong in #buffer, given #diagnostics?" in prompt
+    assert prompt.count("def double(x):\n    return x+x  # 🎉") == 1  # #buffer, once
+    assert "line 3: lint: x+x could be 2 * x" in prompt  # Neovim's diagnostics went along
+    assert "(none reported)" not in prompt

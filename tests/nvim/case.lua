@@ -264,6 +264,14 @@ vim.api.nvim_create_autocmd('LspProgress', {
   end,
 })
 
+function cases.chat_context()
+  local ns = vim.api.nvim_create_namespace('a linter')
+  vim.diagnostic.set(ns, bufnr, {
+    { lnum = 2, col = 11, message = 'x+x could be 2 * x', severity = vim.diagnostic.severity.WARN, source = 'lint' },
+  })
+  vim.cmd('MetaAIChat what is wrong in #buffer, given #diagnostics?')
+end
+
 function cases.chat()
   vim.cmd('MetaAIChat')
   keys('GAwhat does #file:other.py do?<Esc>')
