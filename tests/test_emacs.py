@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import shutil
@@ -216,3 +217,5 @@ async def test_metaai_el_commands_in_eglot(fake, cookies, tmp_path):
     assert data["doctor"].startswith("✓ cookies:"), data["doctor"]
     prompts = [m.prompt for m in fake.sent_messages()]
     assert len(prompts) == 4 and all("make it clearer" in p for p in prompts)
+    if importlib.util.find_spec("metaai_ls.provider.learn"):  # metaai.learn is there
+        assert "missing.har" in data["learn"], data["learn"]

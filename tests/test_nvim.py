@@ -24,7 +24,9 @@ pytestmark = pytest.mark.skipif(NVIM is None, reason="needs nvim (pip install bi
 SERVER = [sys.executable, "-m", "metaai_ls", "--stdio"]
 
 
-async def run_case(case: str, fake, cookie_file, tmp_path: Path, cmd=SERVER) -> dict:
+async def run_case(
+    case: str, fake, cookie_file, tmp_path: Path, cmd=SERVER, env: dict | None = None
+) -> dict:
     file = tmp_path / "sample.py"
     file.write_text(CODE, encoding="utf-8")
     result = tmp_path / "result.json"
@@ -42,6 +44,7 @@ async def run_case(case: str, fake, cookie_file, tmp_path: Path, cmd=SERVER) -> 
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
         "XDG_STATE_HOME": str(tmp_path / "state"),
         "XDG_DATA_HOME": str(tmp_path / "data"),
+        **(env or {}),
     }
     process = await asyncio.create_subprocess_exec(
         NVIM,
@@ -479,3 +482,24 @@ async def test_chat_buffer_and_diagnostics_references(fake, cookie_file, tmp_pat
     assert prompt.count("def double(x):\n    return x+x  # 🎉") == 1  # #buffer, once
     assert "line 3: lint: x+x could be 2 * x" in prompt  # Neovim's diagnostics went along
     assert "(none reported)" not in prompt
+
+
+async def test_metaai_learn_from_a_browser_capture_then_forget(
+    fake, cookies, cookie_file, tmp_path
+):
+    browser = pytest.importorskip("metaai_ls.testing.browser", reason="needs metaai.learn")
+    from metaai_ls.testing.profiles import DRIFTED
+
+    fake.profile = DRIFTED  # Meta changed its web client
+    recorder = await browser.capture(
+        fake.url, fake.gateway_url, cookies, fake.profile, (("metaai-ls learn", "And?"),), True
+    )
+    capture = browser.save(recorder, tmp_path / "www.meta.ai.har", False)
+    fake.messages.clear()
+    fake.answers.append(FakeAnswer("Learnt, and answered. 👋"))
+    env = {"METAAI_TEST_CAPTURE": str(capture)}
+    data = await run_case("learn", fake, cookie_file, tmp_path, env=env)
+    assert "gateway.app_id" in data["learned"], data["learned"]
+    assert data["chat"] == "Learnt, and answered. 👋"  # the ask works after learning
+    assert "Removed" in data["forgot"]
+    assert not (tmp_path / "config/metaai-ls/identifiers.json").exists()

@@ -235,6 +235,7 @@ function after.enable_only()
 end
 
 -- The chat buffer (:MetaAIChat), driven with keys as a user drives it.
+local learned_report
 local chat_module = function() return require('metaai.chat') end
 local source_win = vim.api.nvim_get_current_win()
 
@@ -270,6 +271,32 @@ function cases.chat_context()
     { lnum = 2, col = 11, message = 'x+x could be 2 * x', severity = vim.diagnostic.severity.WARN, source = 'lint' },
   })
   vim.cmd('MetaAIChat what is wrong in #buffer, given #diagnostics?')
+end
+
+-- :MetaAILearn {capture}, an ask, then :MetaAILearn! (forget).
+local function report_split(name)
+  local report
+  vim.wait(20000, function()
+    for _, b in ipairs(vim.api.nvim_list_bufs()) do
+      if vim.api.nvim_buf_get_name(b):match(name) and vim.api.nvim_buf_is_loaded(b) then
+        report = table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, true), '\n')
+        vim.api.nvim_buf_delete(b, { force = true })
+        return true
+      end
+    end
+  end, 20)
+  return report
+end
+
+function cases.learn()
+  vim.cmd('MetaAILearn ' .. vim.fn.fnameescape(vim.env.METAAI_TEST_CAPTURE))
+  learned_report = report_split('Meta AI learn')
+  vim.cmd('MetaAI --chat hi')
+end
+
+function after.learn()
+  vim.cmd('MetaAILearn!')
+  return { learned = learned_report, forgot = report_split('Meta AI learn') }
 end
 
 function cases.chat()
