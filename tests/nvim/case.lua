@@ -322,13 +322,16 @@ function after.chat()
   fields.cursor = vim.api.nvim_win_get_cursor(0)
   fields.second = buffer_text(chat_buf)
   fields.modified = vim.bo[chat_buf].modified
-  -- Reopen it from the history, as a picker would.
+  -- Wipe the buffer (as a restart would), then reopen it from the history, as a picker would.
+  vim.cmd('bwipeout! ' .. chat_buf)
   vim.ui.select = function(items, opts, on_choice)
     fields.picked = opts.format_item(items[1])
     on_choice(items[1])
   end
   vim.cmd('MetaAIChats')
-  vim.wait(5000, function() return vim.api.nvim_get_current_buf() ~= chat_buf end, 20)
+  vim.wait(5000, function()
+    return vim.api.nvim_buf_get_name(0):match('^metaai://chat/') ~= nil
+  end, 20)
   fields.reopened = buffer_text(vim.api.nvim_get_current_buf())
   -- A chat about a selection; `ga` applies the answer's code block to it.
   vim.api.nvim_set_current_win(source_win)

@@ -11,7 +11,7 @@ local ns = vim.api.nvim_create_namespace('metaai.chat')
 ---@class metaai.Chat
 ---@field bufnr integer
 ---@field conversation? string the server's conversation id, once there is one
----@field source? {bufnr: integer, start: integer, finish?: integer} the buffer (and selection) the chat is about
+---@field source? {bufnr: integer, start: integer, finish?: integer, whole_lines?: boolean} the buffer (and selection) the chat is about, as extmarks
 ---@field running? {client: vim.lsp.Client, token: string, request: integer, start: integer, finish: integer}
 
 ---@type table<integer, metaai.Chat>
@@ -29,8 +29,12 @@ local function set_source(chat, bufnr, opts)
   if vim.bo[bufnr].buftype ~= '' then
     return -- a chat or another special buffer: keep the previous source
   end
-  if chat.source and vim.api.nvim_buf_is_valid(chat.source.bufnr) then
-    vim.api.nvim_buf_clear_namespace(chat.source.bufnr, ns, 0, -1)
+  local old = chat.source
+  if old and vim.api.nvim_buf_is_valid(old.bufnr) then -- only this chat's marks: others may share the buffer
+    vim.api.nvim_buf_del_extmark(old.bufnr, ns, old.start)
+    if old.finish then
+      vim.api.nvim_buf_del_extmark(old.bufnr, ns, old.finish)
+    end
   end
   local source = { bufnr = bufnr }
   if opts and opts.range > 0 then
@@ -308,6 +312,9 @@ function M.finished(chat, run, err, result)
     local empty = start[1] == finish[1] and start[2] == finish[2]
     stream_in(chat, (empty and '' or '\n\n') .. '_' .. note .. '_')
   end
+  vim.api.nvim_buf_del_extmark(chat.bufnr, ns, run.start)
+  vim.api.nvim_buf_del_extmark(chat.bufnr, ns, run.finish)
+  metaai().chat_tokens[run.token] = nil -- (its progress end came first)
   chat.running = nil
   vim.bo[chat.bufnr].modified = modified
 end
@@ -374,7 +381,7 @@ local function code_block_at(bufnr, row)
 end
 
 --- `ga`: the code block under the cursor replaces the selection the chat started with (or
---- goes below the line the cursor was on), through the server's versioned edits.
+--- goes above the line the cursor was on), through the server's versioned edits (one undo).
 function M.apply(bufnr)
   local chat = M.chats[bufnr or vim.api.nvim_get_current_buf()]
   local block = chat and code_block_at(chat.bufnr, vim.api.nvim_win_get_cursor(0)[1])
@@ -445,6 +452,12 @@ function M.pick()
       vim.ui.select(items, { prompt = 'Meta AI conversations', format_item = describe }, function(item)
         if not item then
           return
+        end
+        for _, open in pairs(M.chats) do
+          if open.conversation == item.id then -- already in a buffer: go there
+            show(open)
+            return
+          end
         end
         client:request('workspace/executeCommand',
           { command = 'metaai.conversation', arguments = { { id = item.id } } },
