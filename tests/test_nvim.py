@@ -364,7 +364,8 @@ class Tmux:
 async def stream_in_tmux(fake, cookie_file, tmp_path: Path, columns: int, key: str):
     """Neovim in a tmux window `columns` wide: press `key`, watch the screen while the
     answer streams. Returns the screens that showed a hit-enter prompt, the message area's
-    lines that were part of the answer, and what tests/nvim/ui.lua wrote at the end."""
+    lines that were part of the answer, and the text tests/nvim/ui.lua wrote at the end
+    (None when the answer never ended)."""
     paced(fake, WIDE_ANSWER)
     file = tmp_path / "sample.py"
     file.write_text(CODE, encoding="utf-8")
@@ -402,8 +403,8 @@ async def stream_in_tmux(fake, cookie_file, tmp_path: Path, columns: int, key: s
             await asyncio.sleep(0.05)
     finally:
         await tmux.run("kill-server")
-    assert result.exists(), "the answer never ended"
-    return prompts, progress, json.loads(result.read_text())["text"]
+    text = json.loads(result.read_text())["text"] if result.exists() else None
+    return prompts, progress, text
 
 
 needs_tmux = pytest.mark.skipif(TMUX is None, reason="needs tmux")

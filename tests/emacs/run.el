@@ -196,8 +196,7 @@ reports changes (didChange) from an idle timer."
   (t-code-action-cancelled #'t-eglot-start #'t-eglot-code-action #'metaai-cancel))
 
 (defun t-case-lsp-cancel ()
-  (t-code-action-cancelled #'t-lsp-start #'t-lsp-code-action
-                           (lambda () (lsp-workspace-command-execute "metaai.cancel"))))
+  (t-code-action-cancelled #'t-lsp-start #'t-lsp-code-action #'metaai-lsp-cancel))
 
 (defun t-has (text) (lambda () (string-match-p (regexp-quote text) (t-text))))
 
