@@ -318,3 +318,26 @@ async def test_two_editors_and_a_terminal_share_one_history(fake, cookie_file, t
     finally:
         await stop_client(vscode)
         await stop_client(nvim)
+
+
+async def test_an_unusable_history_folder_is_named_and_the_answer_stands(
+    fake, cookie_file, tmp_path
+):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the state folder should be")
+    client = await start_client(
+        client_capabilities("neovim"),
+        settings_for(fake, cookie_file),
+        str(tmp_path),
+        env={"XDG_STATE_HOME": str(blocker)},
+    )
+    try:
+        fake.answers.append(FakeAnswer("Still answered."))
+        result = await client.chat(message="hello")
+        assert result == {"conversation": None, "text": "Still answered."}
+        warnings = [m.message for m in client.messages if m.type == types.MessageType.Warning]
+        assert any(f"history in {blocker}/metaai-ls cannot be used" in w for w in warnings)
+        with pytest.raises(Exception, match="cannot be used"):
+            await client.command("metaai.forget", {"all": True})
+    finally:
+        await stop_client(client)
