@@ -308,7 +308,7 @@ async def test_two_editors_and_a_terminal_share_one_history(fake, cookie_file, t
         await stop_client(vscode)
         vscode = await editor("visual_studio_code")  # a reloaded window
         shown = await vscode.command("metaai.conversation", {"id": started_in_vscode})
-        assert [t["text"] for t in shown["turns"]][0] == "from VS Code"
+        assert shown["turns"][0]["text"] == "from VS Code"
         follow_up = await nvim.chat(message="and then?", conversation=started_in_vscode)
         assert follow_up["conversation"] == started_in_vscode
         by_prompt = {m.prompt.rsplit("User: ", 1)[-1]: m for m in fake.sent_messages()}
