@@ -341,3 +341,28 @@ async def test_an_unusable_history_folder_is_named_and_the_answer_stands(
             await client.command("metaai.forget", {"all": True})
     finally:
         await stop_client(client)
+
+
+def test_tags_in_the_message_are_read_as_codecompanion_users_type_them():
+    from metaai_ls.server.references import Reference, references_in_message
+
+    point = types.Range(types.Position(1, 0), types.Position(1, 0))
+    lines = types.Range(types.Position(1, 0), types.Position(3, 0))
+    found = references_in_message(
+        "Compare `#file:src/a.py`, #file:b.md? and #selection with #buffer (#diff, #diagnostics)"
+        " but not issue#diff or ##selection",
+        "file:///w/c.py",
+        lines,
+    )
+    assert found == [
+        Reference("file", path="src/a.py"),
+        Reference("file", path="b.md"),
+        Reference("file", uri="file:///w/c.py", range=lines),
+        Reference("file", uri="file:///w/c.py"),
+        Reference("diff"),
+        Reference("diagnostics", uri="file:///w/c.py"),
+    ]
+    with pytest.raises(JsonRpcInvalidParams, match="nothing is selected"):
+        references_in_message("#selection", "file:///w/c.py", point)
+    with pytest.raises(JsonRpcInvalidParams, match="needs the current document"):
+        references_in_message("#buffer", None, None)
