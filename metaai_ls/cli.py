@@ -277,7 +277,8 @@ def history_main(argv: list[str]) -> int:
 
     history = History()
     if args.forget_all:
-        print(f"Forgot {history.forget_all()} conversations.")
+        count = history.forget_all()
+        print(f"Forgot {count} conversation{'' if count == 1 else 's'}.")
         return 0
     if args.forget or args.id:
         wanted = args.forget or args.id

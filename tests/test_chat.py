@@ -308,7 +308,7 @@ async def test_two_editors_and_a_terminal_share_one_history(fake, cookie_file, t
         await stop_client(vscode)
         vscode = await editor("visual_studio_code")  # a reloaded window
         shown = await vscode.command("metaai.conversation", {"id": started_in_vscode})
-        assert [t["text"] for t in shown["turns"]][0] == "from VS Code"
+        assert shown["turns"][0]["text"] == "from VS Code"
         follow_up = await nvim.chat(message="and then?", conversation=started_in_vscode)
         assert follow_up["conversation"] == started_in_vscode
         by_prompt = {m.prompt.rsplit("User: ", 1)[-1]: m for m in fake.sent_messages()}
@@ -318,3 +318,83 @@ async def test_two_editors_and_a_terminal_share_one_history(fake, cookie_file, t
     finally:
         await stop_client(vscode)
         await stop_client(nvim)
+
+
+async def test_an_unusable_history_folder_is_named_and_the_answer_stands(
+    fake, cookie_file, tmp_path
+):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the state folder should be")
+    client = await start_client(
+        client_capabilities("neovim"),
+        settings_for(fake, cookie_file),
+        str(tmp_path),
+        env={"XDG_STATE_HOME": str(blocker)},
+    )
+    try:
+        fake.answers.append(FakeAnswer("Still answered."))
+        result = await client.chat(message="hello")
+        assert result == {"conversation": None, "text": "Still answered."}
+        warnings = [m.message for m in client.messages if m.type == types.MessageType.Warning]
+        assert any(f"history in {blocker}/metaai-ls cannot be used" in w for w in warnings)
+        with pytest.raises(Exception, match="cannot be used"):
+            await client.command("metaai.forget", {"all": True})
+    finally:
+        await stop_client(client)
+
+
+def test_tags_in_the_message_are_read_as_codecompanion_users_type_them():
+    from metaai_ls.server.references import Reference, references_in_message
+
+    point = types.Range(types.Position(1, 0), types.Position(1, 0))
+    lines = types.Range(types.Position(1, 0), types.Position(3, 0))
+    found = references_in_message(
+        "Compare `#file:src/a.py`, #file:b.md? and #selection with #buffer (#diff, #diagnostics)"
+        " but not issue#diff or ##selection",
+        "file:///w/c.py",
+        lines,
+    )
+    assert found == [
+        Reference("file", path="src/a.py"),
+        Reference("file", path="b.md"),
+        Reference("file", uri="file:///w/c.py", range=lines),
+        Reference("file", uri="file:///w/c.py"),
+        Reference("diff"),
+        Reference("diagnostics", uri="file:///w/c.py"),
+    ]
+    with pytest.raises(JsonRpcInvalidParams, match="nothing is selected"):
+        references_in_message("#selection", "file:///w/c.py", point)
+    with pytest.raises(JsonRpcInvalidParams, match="needs the current document"):
+        references_in_message("#buffer", None, None)
+
+
+async def test_warmup_of_a_conversation_of_the_history(fake, cookie_file, tmp_path, workspace):
+    """A chat view reopened in another window warms the conversation it shows: the
+    follow-up then only sends its message, into Meta's same conversation."""
+
+    def editor():
+        return start_client(
+            client_capabilities("neovim"),
+            settings_for(fake, cookie_file),
+            str(tmp_path),
+            folder=str(workspace),
+        )
+
+    first = await editor()
+    started = await first.chat(message="first question")
+    await stop_client(first)  # its sockets close with it
+    second = await editor()
+    try:
+        sockets = fake.sockets
+        assert (
+            await second.command("metaai.warmup", {"conversation": started["conversation"]}) == {}
+        )
+        await wait_until(lambda: fake.sockets == sockets + 1)
+        before = len(fake.sent_messages())
+        follow_up = await second.chat(message="and then?", conversation=started["conversation"])
+        assert follow_up["conversation"] == started["conversation"]
+        assert fake.sockets == sockets + 1  # the warmed socket served the follow-up
+        sent = fake.sent_messages()
+        assert len(sent) == before + 1 and sent[-1].conversation_id == sent[0].conversation_id
+    finally:
+        await stop_client(second)

@@ -128,7 +128,7 @@ async def test_history_lists_shows_and_forgets(fake, cookie_file):
     code, _, err = await run_cli("history", first_id)
     assert code == 2 and "no conversation" in err
     code, out, _ = await run_cli("history", "--forget-all")
-    assert out == "Forgot 1 conversations.\n"
+    assert out == "Forgot 1 conversation.\n"
 
 
 async def test_continue_a_named_conversation_and_an_unknown_one(fake, cookie_file):

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInternalError
 
 from metaai_ls import history
 from metaai_ls.history import Record, Turn
 
-from . import references
+from . import backend, references
 from .arguments import AskRequest, invalid, parse_range
 from .ask import Ask, short
 from .progress import Progress
@@ -26,6 +28,7 @@ CONVERSATIONS_COMMAND = "metaai.conversations"
 CONVERSATION_COMMAND = "metaai.conversation"
 FORGET_COMMAND = "metaai.forget"
 MAX_MESSAGE_CHARS = 100_000
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,16 +113,41 @@ async def run_chat(
     question.prompt = content if content != request.message else None
     answer = Turn("assistant", result["text"], error=result.get("error"))
     answer.cancelled = bool(result.get("cancelled"))
-    stored = await asyncio.to_thread(
-        history.record_exchange, ls.history, key, question, answer, door, model, conversation
-    )
+    try:
+        stored = await in_history(
+            ls,
+            history.record_exchange,
+            ls.history,
+            key,
+            question,
+            answer,
+            door,
+            model,
+            conversation,
+        )
+    except JsonRpcInternalError as error:  # the answer stands; only keeping it failed
+        ls.show(types.MessageType.Warning, f"Meta AI: {error.message}")
+        return {"conversation": key, **result}
     return {"conversation": stored.id, **result}
+
+
+async def in_history(ls: MetaAILanguageServer, function: Callable[..., T], *arguments: Any) -> T:
+    """A history operation, off the event loop; a folder that cannot be used is an error
+    that names it."""
+    try:
+        return await asyncio.to_thread(function, *arguments)
+    except OSError as error:
+        raise JsonRpcInternalError(
+            f"the conversation history in {ls.history.folder} cannot be used "
+            f"({error.strerror or error}): check that folder's permissions, or set "
+            "XDG_STATE_HOME to another place"
+        ) from None
 
 
 async def _existing(ls: MetaAILanguageServer, conversation_id: Any, command: str) -> Record | None:
     if conversation_id is None:
         return None
-    record = await asyncio.to_thread(ls.history.get, conversation_id)
+    record = await in_history(ls, ls.history.get, conversation_id)
     if record is None:
         raise invalid(
             f"there is no conversation {conversation_id!r} in the history (it may have been "
@@ -130,7 +158,7 @@ async def _existing(ls: MetaAILanguageServer, conversation_id: Any, command: str
 
 
 async def list_conversations(ls: MetaAILanguageServer) -> list[dict[str, Any]]:
-    return await asyncio.to_thread(ls.history.list)
+    return await in_history(ls, ls.history.list)
 
 
 async def show_conversation(ls: MetaAILanguageServer, arguments: tuple[Any, ...]) -> dict[str, Any]:
@@ -143,9 +171,18 @@ async def show_conversation(ls: MetaAILanguageServer, arguments: tuple[Any, ...]
 async def forget(ls: MetaAILanguageServer, arguments: tuple[Any, ...]) -> dict[str, Any]:
     raw = _one_object(arguments, FORGET_COMMAND, "{id} or {all: true}")
     if raw.get("all") is True:
-        return {"forgotten": await asyncio.to_thread(ls.history.forget_all)}
+        return {"forgotten": await in_history(ls, ls.history.forget_all)}
     if not isinstance(raw.get("id"), str):
         raise invalid("expects one argument object {id} or {all: true}", FORGET_COMMAND)
     await _existing(ls, raw["id"], FORGET_COMMAND)
-    forgotten = await asyncio.to_thread(ls.history.forget, raw["id"])
+    forgotten = await in_history(ls, ls.history.forget, raw["id"])
     return {"forgotten": int(forgotten)}
+
+
+async def warm_up(ls: MetaAILanguageServer, conversation_id: str) -> None:
+    """`metaai.warmup` for a conversation of the history: Meta's conversation it continues
+    (or a new one) warmed as an ask's would be."""
+    record = await in_history(ls, ls.history.get, conversation_id)
+    if record is not None:
+        conversation, _ = history.continuation(record, ls.settings.backend)
+        backend.warm_up(ls, conversation)

@@ -7,6 +7,8 @@ from typing import Any
 
 from lsprotocol import types
 
+from metaai_ls.history import valid_id
+
 from . import backend, chat, review
 from .actions import (
     ASK_COMMAND,
@@ -148,6 +150,8 @@ def warmup(ls: MetaAILanguageServer, *arguments: Any) -> dict[str, Any]:
     conversation = ls.find_conversation(given) if isinstance(given, str) else None
     if given is None or conversation is not None:
         backend.warm_up(ls, conversation)
+    elif valid_id(given):  # a conversation of the history (a chat view's)
+        ls.spawn(chat.warm_up(ls, given), "warming up a conversation")
     return {}
 
 

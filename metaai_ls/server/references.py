@@ -130,7 +130,7 @@ def references_in_message(
     found: list[Reference] = []
     for match in TAGS.finditer(message):
         if match.group("path"):
-            found.append(Reference("file", path=match.group("path").rstrip(".,;:!?)")))
+            found.append(Reference("file", path=match.group("path").rstrip(".,;:!?)`\"'")))
             continue
         name = match.group("name")
         if name == "diff":

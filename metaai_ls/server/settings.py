@@ -107,7 +107,6 @@ def _structure_float(value: Any, _: type) -> float:
 
 
 _converter.register_structure_hook(str, _structure_str)
-_converter.register_structure_hook(bool, _structure_bool)
 _converter.register_structure_hook(int, _structure_int)
 _converter.register_structure_hook(bool, _structure_bool)
 _converter.register_structure_hook(float, _structure_float)
