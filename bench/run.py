@@ -20,6 +20,7 @@ from typing import Any
 
 from bench import (
     gateway_bench,
+    history_bench,
     latency_bench,
     provider_bench,
     server_bench,
@@ -46,6 +47,7 @@ async def main(quick: bool) -> dict[str, Any]:
     results["provider"] = await provider_bench.run(quick)
     results["server"] = await server_bench.run(quick)
     results["soak"] = await soak_bench.run(quick)
+    results["history"] = await history_bench.run(quick)
     return results
 
 
@@ -146,6 +148,7 @@ def report(results: dict[str, Any]) -> str:
             "",
         )
     )
+    rows += history_bench.rows(results["history"])
     return table(rows)
 
 

@@ -43,6 +43,7 @@ class Settings:
     model: str | None = None  # None: the backend's default (fast; muse-spark-1.3)
     context_lines: int = attrs.field(default=20)
     actions: tuple[UserAction, ...] = ()
+    progress_deltas: bool = False  # reports join to the answer (else: its last line)
     warmup: bool = True  # open the gateway's socket ahead of an ask, on intent
     ask_timeout: float | None = attrs.field(default=None)  # None: METAAI_ASK_TIMEOUT, 900 s
 
@@ -73,6 +74,7 @@ NAMES = {
     "model": "model",
     "contextLines": "context_lines",
     "actions": "actions",
+    "progressDeltas": "progress_deltas",
     "warmup": "warmup",
     "askTimeout": "ask_timeout",
 }
