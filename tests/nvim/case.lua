@@ -75,29 +75,26 @@ end
 
 local cases = {}
 
-function cases.code_action()
-  -- In visual line mode, as a user would: the range comes from the selection.
+--- The code action `title` on lines 2-3, in visual line mode as a user would: the range
+--- comes from the selection.
+local function run_code_action(title)
   vim.api.nvim_win_set_cursor(0, { 2, 0 })
   vim.cmd('normal! V')
   vim.api.nvim_win_set_cursor(0, { 3, 0 })
   vim.lsp.buf.code_action({
     filter = function(action)
-      return action.title == 'Meta AI: Refactor / Improve'
+      return action.title == title
     end,
     apply = true,
   })
 end
 
+function cases.code_action()
+  run_code_action('Meta AI: Refactor / Improve')
+end
+
 function cases.code_action_chat()
-  vim.api.nvim_win_set_cursor(0, { 2, 0 })
-  vim.cmd('normal! V')
-  vim.api.nvim_win_set_cursor(0, { 3, 0 })
-  vim.lsp.buf.code_action({
-    filter = function(action)
-      return action.title == 'Meta AI: Write tests'
-    end,
-    apply = true,
-  })
+  run_code_action('Meta AI: Write tests')
 end
 
 function cases.metaai_command()
