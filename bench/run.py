@@ -21,6 +21,7 @@ from typing import Any
 from bench import (
     cap_bench,
     gateway_bench,
+    history_bench,
     latency_bench,
     provider_bench,
     server_bench,
@@ -48,6 +49,7 @@ async def main(quick: bool) -> dict[str, Any]:
     results["server"] = await server_bench.run(quick)
     results["soak"] = await soak_bench.run(quick)
     results["cap"] = await cap_bench.run(quick)
+    results["history"] = await history_bench.run(quick)
     return results
 
 
@@ -149,6 +151,7 @@ def report(results: dict[str, Any]) -> str:
         )
     )
     rows += cap_bench.rows(results["cap"])
+    rows += history_bench.rows(results["history"])
     return table(rows)
 
 

@@ -173,9 +173,8 @@ async def test_retry_asks_again_with_the_same_prompt(client, fake):
 @pytest.mark.parametrize("client_name", CLIENTS)
 async def test_progress_on_the_clients_own_token(fake, cookie_file, tmp_path, client_name):
     """A workDoneToken in the command's params is used as is: no token is created."""
-    client = await start_client(
-        client_capabilities(client_name), settings_for(fake, cookie_file), str(tmp_path)
-    )
+    settings = settings_for(fake, cookie_file, progressDeltas=True)
+    client = await start_client(client_capabilities(client_name), settings, str(tmp_path))
     try:
         paced(fake)
         doc = client.open("file:///w/a.py", CODE)

@@ -290,15 +290,17 @@ def test_a_busy_port_says_which_and_how_to_choose_another(tmp_path):
 
 
 def test_help_and_the_usage_line_name_the_commands():
+    from metaai_ls.cli import COMMANDS
+
     done = subprocess.run([*CLI, "help"], capture_output=True, timeout=30)
     out = done.stdout.decode()
-    assert done.returncode == 0
-    for name in ("ask", "doctor", "models", "fake-server", "help"):
+    usage = out.splitlines()[0]
+    assert done.returncode == 0 and usage.startswith("usage: metaai-ls [ask|doctor|")
+    for name in ("ask", "doctor", "models", "fake-server", "help", *COMMANDS):
         assert re.search(rf"^  {re.escape(name)} ", out, re.M), out
-    assert out.startswith("usage: metaai-ls [ask|doctor|models|fake-server|help]")
+        assert f"|{name}|" in usage.replace("[", "|").replace("]", "|")
     wrong = subprocess.run([*CLI, "--nonsense"], capture_output=True, timeout=30)
-    assert wrong.returncode == 2
-    assert "usage: metaai-ls [ask|doctor|models|fake-server|help]" in wrong.stderr.decode()
+    assert wrong.returncode == 2 and usage in wrong.stderr.decode()
     ask_help = subprocess.run([*CLI, "help", "ask"], capture_output=True, timeout=30)
     assert ask_help.returncode == 0 and "usage: metaai-ls ask" in ask_help.stdout.decode()
 

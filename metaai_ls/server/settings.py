@@ -44,6 +44,7 @@ class Settings:
     context_lines: int = attrs.field(default=20)
     actions: tuple[UserAction, ...] = ()
     max_answer_mb: float | None = attrs.field(default=None)  # None: METAAI_MAX_ANSWER_MB, 4
+    progress_deltas: bool = False  # reports join to the answer (else: its last line)
     warmup: bool = True  # open the gateway's socket ahead of an ask, on intent
     ask_timeout: float | None = attrs.field(default=None)  # None: METAAI_ASK_TIMEOUT, 900 s
 
@@ -80,6 +81,7 @@ NAMES = {
     "contextLines": "context_lines",
     "actions": "actions",
     "maxAnswerMB": "max_answer_mb",
+    "progressDeltas": "progress_deltas",
     "warmup": "warmup",
     "askTimeout": "ask_timeout",
 }
