@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    cap_bench,
     gateway_bench,
     history_bench,
     latency_bench,
@@ -47,6 +48,7 @@ async def main(quick: bool) -> dict[str, Any]:
     results["provider"] = await provider_bench.run(quick)
     results["server"] = await server_bench.run(quick)
     results["soak"] = await soak_bench.run(quick)
+    results["cap"] = await cap_bench.run(quick)
     results["history"] = await history_bench.run(quick)
     return results
 
@@ -148,6 +150,7 @@ def report(results: dict[str, Any]) -> str:
             "",
         )
     )
+    rows += cap_bench.rows(results["cap"])
     rows += history_bench.rows(results["history"])
     return table(rows)
 

@@ -50,7 +50,7 @@ def timed_apply_edit(client: TimedClient, params: types.ApplyWorkspaceEditParams
     return client.apply(params)
 
 
-async def start(fake: FakeProcess, cookie_file: str) -> TimedClient:
+async def start(fake: FakeProcess, cookie_file: str, **settings: Any) -> TimedClient:
     client = TimedClient(converter_factory=editor_converter)
     features = {**DEFAULT_CLIENT_FEATURES, types.PROGRESS: timed_progress}
     register_lsp_features(client, features)
@@ -58,7 +58,7 @@ async def start(fake: FakeProcess, cookie_file: str) -> TimedClient:
     client.feature(types.WORKSPACE_CODE_LENS_REFRESH)(code_lens_refresh)
     await client.start_io(*SERVER)
     urls = {"url": fake.url, "graphUrl": fake.url, "gatewayUrl": fake.gateway_url}
-    options = {"metaai": {**urls, "cookiesFile": cookie_file}}
+    options = {"metaai": {**urls, "cookiesFile": cookie_file, **settings}}
     await client.start_session(client_capabilities("visual_studio_code"), options)
     return client
 

@@ -1,13 +1,15 @@
-"""`metaai-ls`: the language server (default), `ask`, `doctor`, `models`, and the offline
-`fake-server`.
+"""`metaai-ls`: the language server (default), `ask`, `doctor`, `models`, the offline
+`fake-server` and `help`.
 
 Heavy modules are imported only by the mode that needs them, so start-up stays fast.
+Every mode ends with an exit code and at most a sentence on stderr (metaai_ls.terminal).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -15,33 +17,58 @@ import os
 import sys
 
 from metaai_ls import __version__
+from metaai_ls.terminal import (
+    CONFIG_ERROR,
+    INTERRUPTED,
+    AnswerOutput,
+    check_argument,
+    interrupt_at_once,
+    read_context,
+    run_async,
+    run_command,
+    say,
+)
 
-INTERRUPTED = 130
-CONFIG_ERROR = 2
+__all__ = ["CONFIG_ERROR", "INTERRUPTED", "main", "say"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    commands = {
-        "ask": ask_main,
-        "doctor": doctor_main,
-        "models": models_main,
-        "history": history_main,
-    }
-    if argv[:1] and argv[0] in commands:
-        return commands[argv[0]](argv[1:])
-    if argv[:1] == ["fake-server"]:
-        from metaai_ls.testing.fake_meta import main as fake_main
-
-        return fake_main(argv[1:])
-    return serve_main(argv)
+    """The console script (``argv`` None: this process's own arguments)."""
+    command, rest = _command(sys.argv[1:] if argv is None else argv)
+    return run_command(command, rest, own_process=argv is None)
 
 
-def say(message: str) -> None:
-    """One sentence on stderr, with every secret the process holds blanked."""
-    from metaai_ls.redact import redact
+def _command(argv: list[str]):
+    if argv[:1] and argv[0] in COMMANDS:
+        return COMMANDS[argv[0]][0], argv[1:]
+    return serve_main, argv
 
-    print(f"metaai-ls: {redact(message)}", file=sys.stderr, flush=True)
+
+def fake_server_main(argv: list[str]) -> int:
+    from metaai_ls.testing.fake_meta import main as fake_main
+
+    return fake_main(argv)
+
+
+def help_main(argv: list[str]) -> int:
+    """`metaai-ls help [COMMAND]`: the commands, or one command's options."""
+    if argv and argv[0] in COMMANDS and argv[0] != "help":
+        return COMMANDS[argv[0]][0](["--help"])
+    if argv and argv[0] not in ("serve", "server"):
+        say(f"there is no command {argv[0]!r}; the commands are {', '.join(COMMANDS)}.")
+        return CONFIG_ERROR
+    if argv:
+        return serve_main(["--help"])
+    print(USAGE)
+    print("\nCommands:")
+    for name, (_, summary) in COMMANDS.items():
+        print(f"  {name:<12} {summary}")
+    print(
+        "\nWithout a command it is the language server that editors start: "
+        "`metaai-ls --stdio` (the default) or `--tcp`; `metaai-ls help serve` lists its "
+        "options, `metaai-ls help COMMAND` a command's."
+    )
+    return 0
 
 
 def _logging(level: str | None = None) -> None:
@@ -58,8 +85,10 @@ def _logging(level: str | None = None) -> None:
 def serve_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="metaai-ls",
-        description="Meta AI language server. Other commands: `metaai-ls ask QUESTION`, "
-        "`metaai-ls doctor`, `metaai-ls models`, `metaai-ls fake-server` (an offline Meta AI).",
+        usage=USAGE.removeprefix("usage: "),
+        description="Meta AI language server (editors start it). Other commands: "
+        "`metaai-ls ask QUESTION`, `metaai-ls doctor`, `metaai-ls models`, "
+        "`metaai-ls fake-server` (an offline Meta AI); `metaai-ls help` lists them.",
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--stdio", action="store_true", help="speak LSP on stdin/stdout (default)")
@@ -87,6 +116,9 @@ def serve_main(argv: list[str]) -> int:
             file=sys.stderr,
             flush=True,
         )
+    interrupt_at_once()
+    if not args.tcp and sys.stdin is not None and sys.stdin.isatty():
+        print(TERMINAL_NOTE, file=sys.stderr, flush=True)
     from metaai_ls.server import create_server
 
     server = create_server()
@@ -98,7 +130,21 @@ def serve_main(argv: list[str]) -> int:
         from metaai_ls.server.stdio import GuardedStdin, limit_from_environment
 
         server.start_io(stdin=GuardedStdin(sys.stdin.buffer, limit_from_environment()))
-    return 0
+    return exit_code_of(server)
+
+
+TERMINAL_NOTE = (
+    "metaai-ls is a language server: editors start it and talk to it on stdin and stdout "
+    "(LSP), so it waits here for an editor. In a terminal, ask with "
+    '`metaai-ls ask "QUESTION"` or check the setup with `metaai-ls doctor` '
+    "(`metaai-ls help` lists the commands). Ctrl-C quits."
+)
+
+
+def exit_code_of(server) -> int:
+    """0 after `shutdown`, else 1, as the LSP spec says of `exit` (pygls 2.1.1 computes it
+    from ``protocol._shutdown`` but its stdio loop swallows the SystemExit carrying it)."""
+    return 0 if getattr(server.protocol, "_shutdown", False) else 1
 
 
 def _is_loopback(host: str) -> bool:
@@ -170,12 +216,8 @@ def ask_main(argv: list[str]) -> int:
     parser.set_defaults(continue_=False)
     args = parser.parse_args(argv)
     _logging()
-    context = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
-    try:
-        return asyncio.run(_ask(args, " ".join(args.question), context))
-    except KeyboardInterrupt:
-        print("\nmetaai-ls: interrupted", file=sys.stderr)
-        return INTERRUPTED
+    question = check_argument(" ".join(args.question))
+    return run_async(_ask(args, question, read_context()))
 
 
 def _earlier(args: argparse.Namespace):
@@ -216,24 +258,22 @@ async def _ask(args: argparse.Namespace, question: str, context: str) -> int:
     messages = [*earlier, {"role": "user", "content": content}]
     parts: list[str] = []
     outcome: dict[str, object] = {"cancelled": True}  # until the answer ends either way
+    output = AnswerOutput()
     try:
-        ended_with_newline = True
-        async for chunk in await open_answer(options, messages, conversation):
-            text = str(chunk)
-            if isinstance(chunk, Revision):
-                print(
-                    "\nmetaai-ls: Meta AI revised its answer; the final version follows",
-                    file=sys.stderr,
-                )
-                parts.clear()
-            parts.append(text)
-            sys.stdout.write(text)
-            sys.stdout.flush()
-            ended_with_newline = text.endswith("\n")
-        if not ended_with_newline:
-            sys.stdout.write("\n")
+        answer = await open_answer(options, messages, conversation)
+        async with contextlib.aclosing(answer):  # a reader gone (`| head`): the stream closes
+            async for chunk in answer:
+                text = str(chunk)
+                if isinstance(chunk, Revision):
+                    output.end_line()
+                    say("Meta AI revised its answer; the final version follows")
+                    parts.clear()
+                parts.append(text)
+                output.write(text)
+        output.finish()
         outcome = {}
     except MetaAIError as error:
+        output.end_line()  # the part received, then the sentence on a line of its own
         say(error.message)
         outcome = {"error": error.message}
         return error.exit_code
@@ -336,23 +376,20 @@ def doctor_main(argv: list[str]) -> int:
     parser.add_argument("--send", action="store_true", help="also ask a one-word question")
     args = parser.parse_args(argv)
     _logging()
-    from metaai_ls.provider.doctor import DoctorOptions, diagnose
+    from metaai_ls.provider.doctor import DoctorOptions, diagnose, summary
     from metaai_ls.redact import redact
 
     options = DoctorOptions(**dataclasses.asdict(_door_options(args)), send=args.send)
 
     async def run() -> int:
-        ok = True
+        steps = []
         async for step in diagnose(options):
             print(redact(step.line()), flush=True)
-            ok = ok and step.ok
-        print("All checks passed." if ok else "A check failed: see → above.", flush=True)
-        return 0 if ok else 1
+            steps.append(step)
+        print(summary(steps), flush=True)
+        return 0 if all(step.ok for step in steps) else 1
 
-    try:
-        return asyncio.run(run())
-    except KeyboardInterrupt:
-        return INTERRUPTED
+    return run_async(run())
 
 
 def models_main(argv: list[str]) -> int:
@@ -371,8 +408,8 @@ def models_main(argv: list[str]) -> int:
         except MetaAIError as error:
             say(error.message)
             return error.exit_code
-        for name, mode in models.items():
-            print(f"{name}\t(mode {mode['mode_name']})")
+        for name in models:  # the names `--model` and the `model` setting take
+            print(name)
         return 0
 
     async def run() -> int:
@@ -386,4 +423,18 @@ def models_main(argv: list[str]) -> int:
             return error.exit_code
         return 0
 
-    return asyncio.run(run())
+    return run_async(run())
+
+
+COMMANDS = {
+    "ask": (ask_main, "ask Meta AI a question; the answer streams to stdout"),
+    "doctor": (doctor_main, "check the setup step by step (login, page, token, gateway or key)"),
+    "models": (models_main, "list the models the account or the API key offers"),
+    "history": (history_main, "the conversations of `ask` and the editors, or one of them"),
+    "fake-server": (fake_server_main, "serve an offline fake of Meta AI on this machine"),
+    "help": (help_main, "list the commands, or one command's options (help COMMAND)"),
+}
+USAGE = (
+    f"usage: metaai-ls [{'|'.join(COMMANDS)}] ...\n"
+    "       metaai-ls [--stdio | --tcp [--host HOST] [--port PORT]] (the language server)"
+)

@@ -18,7 +18,7 @@ SECRET_DATR = "datr-" + secrets.token_hex(12)
 SECRETS = (SECRET_SESSION, SECRET_DATR)
 
 for name in list(os.environ):
-    if name.startswith("METAAI_") or name == "MODEL_API_KEY":
+    if name.startswith(("METAAI_", "META_")) or name == "MODEL_API_KEY":
         os.environ.pop(name, None)
 # The fake gateway does not debounce new streams unless a test asks it to, so the tests
 # skip the client's 350 ms wait after opening one (tests/test_gateway.py checks the wait).

@@ -51,7 +51,12 @@ async def test_exact_deltas_from_server_sent_events(fake_env, api_key):
     assert "".join(chunks) == ANSWER
     (sent,) = fake_env.sent_messages()
     assert sent.dialect == "api"
-    assert sent.fields == {"model": "muse-spark-1.3", "messages": MESSAGES, "stream": True}
+    assert sent.fields == {
+        "model": "muse-spark-1.3",
+        "messages": MESSAGES,
+        "stream": True,
+        "max_tokens": 32768,  # an explicit output cap (protocol page §4)
+    }
 
 
 async def test_the_key_comes_from_the_environment_then_a_file(

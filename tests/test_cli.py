@@ -167,7 +167,7 @@ async def test_bad_cookie_file_names_the_file(fake, tmp_path):
     bad = tmp_path / "cookies.txt"
     bad.write_bytes(b"\x00\x01")
     code, _, err = await run_ask(fake, bad, "q", "--cookies", str(bad))
-    assert code == 3 and str(bad) in err and "is binary" in err and "Traceback" not in err
+    assert code == 2 and str(bad) in err and "is binary" in err and "Traceback" not in err
 
 
 async def test_ctrl_c_stops_cleanly_and_closes_the_stream(fake, cookie_file):

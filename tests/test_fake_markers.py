@@ -17,7 +17,7 @@ README = Path(__file__).parent.parent / "README.md"
 def test_the_readme_lists_exactly_the_scenarios_that_exist():
     text = README.read_text()
     section = text[text.index("## The offline fake Meta AI") : text.index("## Layout")]
-    rows = re.findall(r"^\| `([a-z_]+)` \| (.+) \| (.+) \|$", section, re.M)
+    rows = re.findall(r"^\| `([a-z0-9_]+)` \| (.+) \| (.+) \|$", section, re.M)
     assert [name for name, _, _ in rows] == list(SCENARIOS)
     for name, described, how in rows:
         assert described == SCENARIOS[name]

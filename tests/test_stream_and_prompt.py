@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metaai_ls.provider import (
@@ -92,6 +92,7 @@ def feed_all(lines: list[bytes]) -> tuple[list, AnswerStream]:
     return [r for raw in lines for r in stream.feed(raw)], stream
 
 
+@settings(deadline=None)  # a property, not a timing: a loaded machine must not fail it
 @given(st.lists(st.text(alphabet='ab"\\\n😀中é/\u2028', max_size=6), min_size=1, max_size=12))
 def test_tail_decoding_equals_whole_decoding(pieces):
     """Lines decoded from the tail give exactly the deltas whole parsing gives."""

@@ -13,17 +13,25 @@ from typing import TYPE_CHECKING, Any
 
 from metaai_ls.redact import remember
 
+from . import decode
 from .cookies import forget_cookies
 from .errors import AnswerCutOffError, UnexpectedResponseError
 from .home import HomePage, extract_value
 from .identifiers import Identifiers
 from .results import Result, Source, Sources
 from .stream import AnswerStream
-from .transport import Transport, check_status, cookie_header
+from .transport import (
+    MAX_ERROR_BYTES,
+    MAX_JSON_BYTES,
+    Transport,
+    check_status,
+    cookie_header,
+    line_limit,
+    lines,
+    read_text,
+)
 
 if TYPE_CHECKING:
-    import aiohttp
-
     from .conversation import Conversation
 
 logger = logging.getLogger(__name__)
@@ -70,7 +78,7 @@ class AbraDialect:
         if not self.with_login and self.access_token is None:
             await self._accept_terms()
         conversation.start()
-        stream = AnswerStream()
+        stream = AnswerStream(self.transport.max_answer)
         with self.transport.errors("while Meta AI was answering", lambda: stream.length):
             async for result in self._send(prompt, conversation.id, stream):
                 yield result
@@ -104,10 +112,10 @@ class AbraDialect:
             async with self.transport.session.post(
                 url, data=form, headers=headers, proxy=self.transport.http_proxy
             ) as response:
-                text = await response.text(errors="replace")
+                text = await read_text(response, MAX_JSON_BYTES, "the answer to the terms")
                 check_status(response.status, text, False, response.headers)
         try:
-            auth = json.loads(text)["data"]["xab_abra_accept_terms_of_service"]
+            auth = decode.loads(text)["data"]["xab_abra_accept_terms_of_service"]
             self.access_token = auth["new_temp_user_auth"]["access_token"]
             remember(self.access_token)
         except (ValueError, KeyError, TypeError):
@@ -124,7 +132,7 @@ class AbraDialect:
                 if response.status >= 400:
                     logger.warning("sources: HTTP %s", response.status)
                     return None
-                data = json.loads(await response.text(errors="replace"))
+                data = decode.loads(await read_text(response, MAX_JSON_BYTES, "the sources"))
             references = data["data"]["message"]["searchResults"]["references"]
         except (ValueError, KeyError, TypeError):
             return None  # no sources for this answer
@@ -150,11 +158,12 @@ class AbraDialect:
             url, data=form, headers=headers, proxy=self.transport.http_proxy
         ) as response:
             if response.status >= 400:
-                body = await response.text(errors="replace")
+                body = await read_text(response, MAX_ERROR_BYTES, "Meta AI's error page")
                 check_status(
                     response.status, body, self.with_login, response.headers, forget_cookies
                 )
-            async for line in _lines(response.content):
+            limit = line_limit(self.transport.max_answer)
+            async for line in lines(response.content, limit, "Meta AI's answer"):
                 for result in stream.feed(line):
                     yield result
         if not stream.done:
@@ -202,22 +211,3 @@ class AbraDialect:
 
 def _page_value(text: str, name: str) -> str | None:
     return extract_value(text, f'"{name}":{{"value":"')
-
-
-async def _lines(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
-    """Split the body on newlines as it arrives, with no limit on a line's length."""
-    pending: list[bytes] = []
-    async for chunk in content.iter_any():
-        start = 0
-        while (end := chunk.find(b"\n", start)) >= 0:
-            if pending:
-                pending.append(chunk[start:end])
-                yield b"".join(pending)
-                pending.clear()
-            else:
-                yield chunk[start:end]
-            start = end + 1
-        if start < len(chunk):
-            pending.append(chunk[start:])
-    if pending:
-        yield b"".join(pending)

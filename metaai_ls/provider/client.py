@@ -17,14 +17,14 @@ from . import identifiers as ids
 from .abra import AbraDialect
 from .conversation import Conversation
 from .cookies import Cookies, forget_cookies, get_cookies
-from .errors import LoginRequiredError
+from .errors import NO_TOKEN, LoginExpiredError, LoginRequiredError
 from .gateway import GatewayDialect, pool_key
 from .home import TOKENS, HomePage, load_home
 from .identifiers import Identifiers
 from .prompt import Messages, format_prompt
 from .results import Result
 from .sockets import POOL
-from .transport import Timeouts, Transport, TransportClient
+from .transport import Timeouts, Transport, TransportClient, max_answer_chars
 
 NO_ANONYMOUS = "Meta AI needs a meta.ai login today (no anonymous use)."
 
@@ -60,6 +60,7 @@ class MetaAI(TransportClient):
         graph_url: str | None = None,
         gateway_url: str | None = None,
         protocol: str | None = None,
+        max_answer_mb: float | None = None,
     ) -> None:
         self.ids = ids.load_identifiers(identifiers)
         self.protocol = ids.protocol(protocol)
@@ -77,6 +78,7 @@ class MetaAI(TransportClient):
             Timeouts(connect_timeout, read_timeout, first_text_timeout, ask_timeout),
             headers,
             self.web_url,
+            max_answer_chars(max_answer_mb),
         )
 
     @classmethod
@@ -159,11 +161,9 @@ class MetaAI(TransportClient):
             return AbraDialect(
                 self.transport, self.ids, self.web_url, self.graph_url, home, bool(cookies)
             )
-        raise LoginRequiredError(
-            "The meta.ai home page holds no login for the cookies given (no access token)."
-            if cookies
-            else NO_ANONYMOUS
-        )
+        if cookies:
+            raise LoginExpiredError(reason=NO_TOKEN)
+        raise LoginRequiredError(NO_ANONYMOUS)
 
     def _gateway(self, cookies: Cookies, home: Any) -> GatewayDialect:
         return GatewayDialect(
@@ -232,6 +232,7 @@ OPTIONS = (
     "graph_url",
     "gateway_url",
     "protocol",
+    "max_answer_mb",
 )
 
 

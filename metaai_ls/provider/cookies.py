@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -18,6 +19,7 @@ from .errors import CookieFileError, LoginRequiredError
 from .files import read_small_file, world_readable
 
 Cookies = dict[str, str]
+CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")  # a tab is allowed in header values
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +64,21 @@ def load_cookie_file(path: str, domain: str = ".meta.ai") -> Cookies:
     if not cookies:
         raise CookieFileError(path, f"holds no cookies for {domain}")
     remember_all(cookies.values())
+    if bad := unsendable(cookies):
+        raise CookieFileError(
+            path,
+            f"has a cookie ({bad}) holding a line break or another control character, which "
+            "no request can carry (a copy-paste across lines?)",
+        )
     return cookies
+
+
+def unsendable(cookies: Cookies) -> str | None:
+    """The name (shortened) of a cookie no HTTP header can carry, or None."""
+    for name, value in cookies.items():
+        if CONTROL.search(name) or CONTROL.search(value):
+            return repr(CONTROL.sub("?", name)[:40])
+    return None
 
 
 def _read_text(path: str) -> str:

@@ -25,11 +25,21 @@ class Step:
     ok: bool
     detail: str
     help: str = ""
+    warning: bool = False  # passed, but something needs doing (a mark of its own)
 
     def line(self) -> str:
-        mark = "✓" if self.ok else "✗"
+        mark = "!" if self.warning else "✓" if self.ok else "✗"
         text = f"{mark} {self.name}: {self.detail}"
         return text + (f"\n  → {self.help}" if self.help else "")
+
+
+def summary(steps: list[Step]) -> str:
+    if not all(step.ok for step in steps):
+        return "A check failed: see → above."
+    warnings = sum(step.warning for step in steps)
+    if warnings:
+        return f"All checks passed, with {warnings} warning{'s' * (warnings > 1)} (!) above."
+    return "All checks passed."
 
 
 @dataclasses.dataclass
@@ -76,7 +86,14 @@ async def _account_steps(options: DoctorOptions) -> AsyncIterator[Step]:
     names = ", ".join(sorted(cookies))
     yield Step("cookies", True, f"{len(cookies)} for .meta.ai from {where} ({names})")
     if source and world_readable(os.path.expanduser(source)):
-        yield Step("cookie file", True, "readable by other users: `chmod 600` it")
+        path = os.path.expanduser(source)
+        yield Step(
+            "cookie file",
+            True,
+            "readable by other users of this machine: it holds your login",
+            f"chmod 600 {path}",
+            warning=True,
+        )
     client = MetaAIAccount(
         options.proxy,
         url=options.url,

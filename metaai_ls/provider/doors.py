@@ -27,6 +27,7 @@ class DoorOptions:
     api_url: str | None = None
     protocol: str | None = None
     model: str | None = None
+    max_answer_mb: float | None = None  # None: METAAI_MAX_ANSWER_MB, then 4
     ask_timeout: float | None = None  # None: METAAI_ASK_TIMEOUT, then 900 s
 
 
@@ -54,6 +55,7 @@ async def open_answer(
             api_key=key,
             api_url=options.api_url,
             conversation=conversation,
+            max_answer_mb=options.max_answer_mb,
         )
     from .client import MetaAIAccount
 
@@ -67,5 +69,6 @@ async def open_answer(
         graph_url=options.graph_url,
         gateway_url=options.gateway_url,
         protocol=options.protocol,
+        max_answer_mb=options.max_answer_mb,
         ask_timeout=options.ask_timeout,
     )

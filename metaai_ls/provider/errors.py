@@ -32,8 +32,10 @@ CLIENT_CHANGED_HELP = (
     "(see the README: when Meta changes its client)."
 )
 API_KEY_HELP = (
-    "Create a key at Meta's developer site and put it in MODEL_API_KEY (or METAAI_API_KEY), "
-    "or in a file named by the `apiKeyFile` setting or `--api-key-file`."
+    "Create a Meta Model API key (it looks like LLM|…|…) on Meta's developer site for the "
+    "Model API, the API served at https://api.meta.ai/v1, and put it in MODEL_API_KEY (or "
+    "METAAI_API_KEY, META_API_KEY, META_MODEL_API_KEY), or in a file named by the "
+    "`apiKeyFile` setting or `--api-key-file`."
 )
 
 
@@ -49,10 +51,13 @@ class LoginRequiredError(MetaAIError):
 class LoginExpiredError(LoginRequiredError):
     """Meta AI refused the cookies given (logged out, expired or revoked)."""
 
-    def __init__(self, status: int | None = None) -> None:
+    def __init__(self, status: int | None = None, reason: str = "") -> None:
         detail = "Meta AI did not accept your login"
-        detail += f" (HTTP {status})." if status else "."
+        detail += f" (HTTP {status})." if status else f" ({reason})." if reason else "."
         super().__init__(detail + " Your meta.ai session has probably expired.")
+
+
+NO_TOKEN = "the home page holds no access token for your cookies"
 
 
 class ApiKeyError(LoginRequiredError):
@@ -62,10 +67,16 @@ class ApiKeyError(LoginRequiredError):
         super().__init__(detail, API_KEY_HELP)
 
 
-class CookieFileError(MetaAIError):
-    """A cookie file that cannot be read or understood."""
+class KeyFileError(ApiKeyError):
+    """An API key file that cannot be read (a configuration error, as a cookie file's)."""
 
-    exit_code = 3
+    exit_code = 2
+
+
+class CookieFileError(MetaAIError):
+    """A cookie file that cannot be read or understood (a configuration error)."""
+
+    exit_code = 2
 
     def __init__(self, path: str, problem: str) -> None:
         super().__init__(
@@ -157,6 +168,16 @@ class UnexpectedResponseError(MetaAIError):
         )
 
 
+MAX_JSON_DEPTH = 1024  # orjson's limit; deeper JSON is refused before it costs a recursion
+
+
+class NestedTooDeepError(UnexpectedResponseError):
+    """JSON from Meta nested deeper than anything its protocols use."""
+
+    def __init__(self) -> None:
+        super().__init__(f"a message nested more than {MAX_JSON_DEPTH} levels deep")
+
+
 class AnswerCutOffError(MetaAIError):
     """The stream ended before Meta AI said the answer was complete."""
 
@@ -166,6 +187,36 @@ class AnswerCutOffError(MetaAIError):
         super().__init__(
             f"Meta AI's answer was cut off after {received} characters, before it was "
             "complete. Ask again."
+        )
+        self.received = received
+
+
+class AnswerTooLongError(AnswerCutOffError):
+    """The answer passed the cap (METAAI_MAX_ANSWER_MB): stopped there."""
+
+    def __init__(self, limit: int) -> None:
+        MetaAIError.__init__(
+            self,
+            f"Meta AI's answer passed the limit of {limit / (1 << 20):.3g} MB and was stopped "
+            "there, before it was complete. Ask for a shorter answer, or raise the limit "
+            "(METAAI_MAX_ANSWER_MB, the `maxAnswerMB` setting).",
+        )
+        self.received = limit
+
+
+class OutputLimitError(AnswerCutOffError):
+    """The Meta Model API stopped at its output limit (``finish_reason: "length"``)."""
+
+    def __init__(self, received: int, max_tokens: int) -> None:
+        where = (
+            f"after {received} characters, before it was complete"
+            if received
+            else "before any text (the model spent it on reasoning)"
+        )
+        MetaAIError.__init__(
+            self,
+            f"Meta AI's answer hit the output limit ({max_tokens} tokens) {where}. Ask for "
+            "less at once, or choose another model (`model`, `--model`).",
         )
         self.received = received
 

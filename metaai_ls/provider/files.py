@@ -51,6 +51,6 @@ def world_readable(path: str) -> bool:
 def _error(what: str, path: str, problem: str) -> Exception:
     if what == "The cookie file":
         return CookieFileError(path, problem)
-    from .errors import ApiKeyError
+    from .errors import KeyFileError
 
-    return ApiKeyError(f"{what} {path} {problem}.")
+    return KeyFileError(f"{what} {path} {problem}.")

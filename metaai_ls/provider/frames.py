@@ -10,13 +10,11 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from . import protowire
+from . import decode, protowire
 
 try:
     from orjson import dumps as _dumps
-    from orjson import loads as _loads
 except ImportError:  # pragma: no cover - orjson is a dependency; json keeps it working
-    from json import loads as _loads
 
     def _dumps(value: Any) -> bytes:
         return json.dumps(value, separators=(",", ":")).encode()
@@ -100,13 +98,13 @@ def event_of(body: bytes) -> dict[str, Any] | None:
 
 def _json_object(data: bytes, start: int) -> dict[str, Any] | None:
     # Up to the last "}": one parse whether or not a few non-JSON bytes follow the event.
+    # Too deep a nesting is a sentence (NestedTooDeepError), never a RecursionError.
     end = data.rfind(b"}")
     try:
-        value = _loads(data[start : end + 1]) if end > start else None
+        value = decode.loads(data[start : end + 1]) if end > start else None
     except ValueError:
         try:
-            text = data[start:].decode("utf-8", "replace")
-            value = json.JSONDecoder().raw_decode(text)[0]
+            value = decode.raw_decode(data[start:].decode("utf-8", "replace"))
         except ValueError:
             return None
     return value if isinstance(value, dict) else None

@@ -21,16 +21,16 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from . import frames, protowire
+from . import decode, frames, protowire
 from .cookies import forget_cookies
 from .errors import (
+    NO_TOKEN,
     AnswerCutOffError,
     AskTimeoutError,
     ClientChangedError,
     ConfigError,
     GeoBlockedError,
     LoginExpiredError,
-    LoginRequiredError,
     MetaAITimeoutError,
     RateLimitedError,
     error_from_text,
@@ -40,7 +40,14 @@ from .home import TOKENS, HomePage, load_home
 from .identifiers import Identifiers
 from .results import Result
 from .sockets import DEAUTH, DRAIN, PING, PONG, POOL, GatewaySocket
-from .transport import Transport, check_status, cookie_header, origin_of
+from .transport import (
+    MAX_JSON_BYTES,
+    Transport,
+    check_status,
+    cookie_header,
+    origin_of,
+    read_text,
+)
 from .warmup import GATE
 
 if TYPE_CHECKING:
@@ -131,9 +138,7 @@ class GatewayDialect:
         token = self.home.access_token(self.ids)
         self.home = None  # a page is used once: the next token comes from a new one
         if not token:
-            raise LoginRequiredError(
-                "The meta.ai cookies given hold no login (the home page has no access token)."
-            )
+            raise LoginExpiredError(reason=NO_TOKEN)
         TOKENS.put(self.token_key, token)
         return token, False
 
@@ -150,7 +155,11 @@ class GatewayDialect:
         setup = self._setup(conversation, mode, socket)
         try:
             while True:
-                answer = GatewayAnswer(self.gw["reasoning_typename"], self.gw["reasoning_path"])
+                answer = GatewayAnswer(
+                    self.gw["reasoning_typename"],
+                    self.gw["reasoning_path"],
+                    self.transport.max_answer,
+                )
                 try:
                     # The answer loop runs here, not in a generator of its own: every
                     # generator layer costs per delta.
@@ -258,7 +267,7 @@ class GatewayDialect:
                 proxy=self.transport.http_proxy,
                 timeout=self.transport.request_timeout(),
             ) as response:
-                text = await response.text(errors="replace")
+                text = await read_text(response, MAX_JSON_BYTES, "Meta AI's GraphQL answer")
                 check_status(response.status, text, True, response.headers, forget_cookies)
         return _graphql_data(text)
 
@@ -601,7 +610,7 @@ def _handshake_error(status: int, headers: Any) -> Exception:
 
 def _graphql_data(text: str) -> dict[str, Any]:
     try:
-        data = json.loads(text)
+        data = decode.loads(text)
     except ValueError:
         raise GeoBlockedError() from None  # the web host answers non-JSON where it is blocked
     if not isinstance(data, dict):

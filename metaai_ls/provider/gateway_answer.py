@@ -8,6 +8,10 @@ a prefix of it the rest is the last delta, otherwise it is yielded as a ``Revisi
 
 A delta appended to the last section, the common case, costs O(len(delta)): the whole
 answer is joined only for snapshots, new sections and the final object.
+
+Texts are kept with surrogate pairs joined: a delta that ends inside a pair (a server
+slicing by UTF-16 units) keeps its high half in the section until the pair comes, so no
+result ever holds a lone surrogate. The answer stops at ``max_answer`` characters.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .errors import error_from_text
+from . import decode
+from .errors import AnswerTooLongError, error_from_text
 from .results import Result, Revision
+from .transport import max_answer_chars
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +33,10 @@ SECTION_GAP = 64
 
 
 class Section:
-    __slots__ = ("length", "parts", "reasoning")
+    __slots__ = ("held", "length", "parts", "reasoning")
 
     def __init__(self, text: str, reasoning: bool) -> None:
+        text, self.held = decode.settle(text)  # held: a high half waiting for its pair
         self.parts = [text] if text else []
         self.length = len(text)
         self.reasoning = reasoning
@@ -40,13 +47,24 @@ class Section:
             self.parts[:] = ["".join(self.parts)]
         return self.parts[0] if self.parts else ""
 
-    def append(self, text: str) -> None:
-        self.parts.append(text)
-        self.length += len(text)
+    def append(self, text: str) -> str:
+        """Append a delta; returns the text appended (with pairs joined, it may differ)."""
+        if self.held or decode.has_surrogate(text):
+            text, self.held = decode.settle(self.held + text)
+        if text:
+            self.parts.append(text)
+            self.length += len(text)
+        return text
 
 
 class GatewayAnswer:
-    def __init__(self, reasoning_typename: str = "Thinking", reasoning_path: str = "") -> None:
+    def __init__(
+        self,
+        reasoning_typename: str = "Thinking",
+        reasoning_path: str = "",
+        max_answer: int | None = None,
+    ) -> None:
+        self.max_answer = max_answer or max_answer_chars()
         self.reasoning_typename = reasoning_typename
         self.reasoning_path = reasoning_path or "embedded_screens"
         self.sections: list[Section] = []
@@ -122,7 +140,11 @@ class GatewayAnswer:
         if operation.get("path") != self._tail_path() or "errors" in event or "error" in event:
             return None
         value = operation.get("value")
-        return value if type(value) is str else None
+        if type(value) is not str:
+            return None
+        if self.sections[-1].held or decode.has_surrogate(value):
+            return None  # half of a surrogate pair: the general path joins it
+        return value
 
     def _tail_path(self) -> str | None:
         """The path of a delta to the last section, when that is an answer section."""
@@ -135,15 +157,26 @@ class GatewayAnswer:
         return self._path
 
     def flush_held(self) -> list[Result]:
-        """At the end of the turn: apply what was held back, in order."""
-        for seq in sorted(self._held):
-            self._apply(self._held.pop(seq))
+        """At the end of the turn (no final object): apply what was held back, in order;
+        a half of a surrogate pair still waiting never got its pair."""
+        self._apply_held()
+        for section in self.sections:
+            if section.held:
+                section.held = ""
+                section.append(decode.REPLACEMENT)
+                self._in_sync = False
         return self._take()
 
+    def _apply_held(self) -> None:
+        for seq in sorted(self._held):
+            self._apply(self._held.pop(seq))
+
     def finish(self, final: dict[str, Any]) -> list[Result]:
-        results = self.flush_held()
+        self._apply_held()
+        results = self._take()
         self.done = True
-        text = "".join(t for t, reasoning in self._section_texts(final) if not reasoning)
+        texts = self._section_texts(final)
+        text = decode.whole("".join(t for t, reasoning in texts if not reasoning))
         streamed = self.text
         if not text or text == streamed:
             return results  # a final object without text is no correction
@@ -155,6 +188,7 @@ class GatewayAnswer:
         self.revised = True
         self._emitted[:] = [text]
         self.length = len(text)
+        self._check_length()
         return [Revision(text)]
 
     # -- applying events
@@ -174,34 +208,35 @@ class GatewayAnswer:
                     self._operation(operation)
 
     def _snapshot(self, response: dict[str, Any]) -> None:
-        texts = self._section_texts(response)
-        snapshot = "".join(text for text, reasoning in texts if not reasoning)
-        streamed = self.text
-        if not snapshot.startswith(streamed):
+        sections = [Section(text, reasoning) for text, reasoning in self._section_texts(response)]
+        snapshot = "".join(s.text for s in sections if not s.reasoning)
+        if not snapshot.startswith(self.text):
             # Not trusted while streaming: patches go on; the final object decides.
             logger.debug("a snapshot disagrees with the streamed text; ignored")
             return
-        if self._extends_last_section(texts):
-            last, text = self.sections[-1], texts[-1][0]
-            if tail := text[last.length :]:
+        if self._extends_last_section(sections):
+            last, new = self.sections[-1], sections[-1]
+            last.held = ""  # the snapshot says what follows the streamed text
+            if tail := new.text[last.length :]:
                 last.append(tail)
                 self._out.append(tail)
+            last.held = new.held
             return
-        self.sections = [Section(text, reasoning) for text, reasoning in texts]
+        self.sections = sections
         self._in_sync = False
 
-    def _extends_last_section(self, texts: list[tuple[str, bool]]) -> bool:
+    def _extends_last_section(self, snapshot: list[Section]) -> bool:
         """Whether a snapshot (that extends the streamed text) only adds to the last
         section, everything before being streamed: the usual snapshot, taken as a delta
         rather than rebuilding every section."""
         sections = self.sections
-        if not (self._in_sync and texts and len(texts) == len(sections)):
+        if not (self._in_sync and snapshot and len(snapshot) == len(sections)):
             return False
-        if texts[-1][1] or sections[-1].reasoning:
+        if snapshot[-1].reasoning or sections[-1].reasoning:
             return False
         return all(
-            s.reasoning == r and s.length == len(t)
-            for s, (t, r) in zip(sections[:-1], texts[:-1], strict=True)
+            s.reasoning == n.reasoning and s.length == n.length
+            for s, n in zip(sections[:-1], snapshot[:-1], strict=True)
         )
 
     def _operation(self, operation: dict[str, Any]) -> None:
@@ -239,7 +274,7 @@ class GatewayAnswer:
             self.sections.append(Section("", False))
             self._in_sync = False
         section = self.sections[index]
-        section.append(value)
+        value = section.append(value)
         if section.reasoning or not value:
             return
         if self._in_sync and all(s.reasoning for s in self.sections[index + 1 :]):
@@ -266,6 +301,11 @@ class GatewayAnswer:
     def _emit(self, text: str) -> None:
         self._emitted.append(text)
         self.length += len(text)
+        self._check_length()
+
+    def _check_length(self) -> None:
+        if self.length > self.max_answer:
+            raise AnswerTooLongError(self.max_answer)
 
     # -- reading sections
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import re
 import threading
 import time
@@ -14,7 +15,19 @@ from metaai_ls.redact import remember, remember_all
 
 from .errors import ClientChangedError, GeoBlockedError
 from .identifiers import Identifiers
-from .transport import Transport, check_status, cookie_header
+from .transport import (
+    MAX_COOKIE_BYTES,
+    MAX_COOKIES,
+    MAX_ERROR_BYTES,
+    MAX_PAGE_BYTES,
+    Transport,
+    check_status,
+    cookie_header,
+    read_capped,
+    read_text,
+)
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -64,7 +77,7 @@ async def load_home(
                 proxy=transport.http_proxy,
                 timeout=transport.request_timeout(),
             ) as response:
-                page.text = await response.text(errors="replace")
+                page.text = await read_text(response, MAX_PAGE_BYTES, "Meta AI's home page")
                 _keep_cookies(page.cookies, response.cookies)
                 status, headers = response.status, response.headers
         challenge = re.search(ids["web"]["challenge_pattern"], page.text)
@@ -95,15 +108,25 @@ async def _solve_challenge(transport: Transport, web_url: str, path: str, page: 
             proxy=transport.http_proxy,
             timeout=transport.request_timeout(),
         ) as response:
-            await response.read()
+            await read_capped(response, MAX_ERROR_BYTES, "the challenge page's answer")
             _keep_cookies(page.cookies, response.cookies)
     page.challenge_solved = True
 
 
 def _keep_cookies(cookies: dict[str, str], received) -> None:
+    """Keep the cookies the host set, as a browser would: each under 4 KiB, a bounded
+    number in all (the rest is dropped, so requests stay small)."""
+    dropped = 0
     for name, morsel in received.items():
-        remember(morsel.value)
-        cookies[name] = morsel.value
+        value = morsel.value
+        remember(value)
+        fits = len(name) + len(value) <= MAX_COOKIE_BYTES
+        if fits and (name in cookies or len(cookies) < MAX_COOKIES):
+            cookies[name] = value
+        else:
+            dropped += 1
+    if dropped:
+        logger.info("dropped %d cookies the web host set (too many or too large)", dropped)
 
 
 class TokenCache:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from . import frames
 from .home import TOKENS
+from .transport import close_socket
 
 if TYPE_CHECKING:
     import aiohttp
@@ -71,7 +72,7 @@ class GatewaySocket:
 
     async def close(self) -> None:
         try:
-            await self.ws.close()
+            await close_socket(self.ws)  # bounded: an endless sender holds aiohttp's close()
         except Exception as error:  # closing what the other side already dropped
             logger.debug("closing a gateway socket: %s", type(error).__name__)
         finally:

@@ -6,7 +6,8 @@ that into deltas and notes the end marker, errors, images and the sources fetch 
 Re-parsing the whole answer on every line makes a long answer cost O(n²). When a line
 repeats the previous line's bytes up to where the previous snippet ended, only the new
 tail of the snippet and the small rest of the line are decoded (both with orjson); any
-other line is parsed whole.
+other line is parsed whole. A snippet cut inside a surrogate pair (a server slicing by
+UTF-16 units) is used up to the cut; the next snippet carries the whole character.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import logging
 import re
 from typing import Any
 
-from .errors import ResponseErrorsError, SomethingWentWrongError, meta_text
+from . import decode
+from .errors import AnswerTooLongError, ResponseErrorsError, SomethingWentWrongError, meta_text
 from .results import ImageResponse
-from .transport import ERROR_PAGE_MARK
+from .transport import ERROR_PAGE_MARK, max_answer_chars
 
 try:
     from orjson import loads as _loads
@@ -36,7 +38,8 @@ BACKSLASH = 0x5C
 class AnswerStream:
     """The state of one answer as its lines arrive."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_answer: int | None = None) -> None:
+        self.max_answer = max_answer or max_answer_chars()
         self.done = False
         self.fetch_id: str | None = None
         self.lines_skipped = 0
@@ -64,7 +67,7 @@ class AnswerStream:
     def _feed_whole(self, line: bytes) -> list[str | ImageResponse]:
         self._prefix = b""
         try:
-            data = _loads(line)
+            data = decode.loads(line)
         except ValueError:
             if line.strip():
                 self.lines_skipped += 1
@@ -77,12 +80,19 @@ class AnswerStream:
             return []
         snippet = message.get("snippet")
         delta = ""
-        if isinstance(snippet, str) and len(snippet) > self.length:
+        if not isinstance(snippet, str):
+            return self._results(message, delta)
+        halves = decode.has_surrogate(snippet)
+        if halves:  # the next line is parsed whole too: its tail may begin mid-pair
+            final = message.get("streaming_state") == DONE
+            snippet = decode.whole(snippet) if final else decode.settle(snippet)[0]
+        if len(snippet) > self.length:
             if not snippet.startswith(self.text):
                 # Meta rewrote earlier text; what was yielded stands, continue after it.
                 logger.warning("Meta AI revised text it had already sent; continuing after it")
             delta = snippet[self.length :]
-            self._remember(line)
+            if not halves:
+                self._remember(line)
         return self._results(message, delta)
 
     def _feed_tail(self, line: bytes) -> list[str | ImageResponse] | None:
@@ -91,7 +101,7 @@ class AnswerStream:
         end = _closing_quote(line, start, self._value_start)
         if end < 0:
             return None
-        try:
+        try:  # orjson refuses a half of a surrogate pair: such a line is parsed whole
             delta = _loads(b'"' + line[start:end] + b'"')
             data = _loads(line[: self._value_start] + line[end:])
         except ValueError:
@@ -128,6 +138,8 @@ class AnswerStream:
         if delta:
             self._parts.append(delta)
             self.length += len(delta)
+            if self.length > self.max_answer:
+                raise AnswerTooLongError(self.max_answer)
             results.append(delta)
         if state == DONE:
             self.done = True

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from metaai_ls.redact import remember_all, remember_url_password
@@ -20,6 +20,7 @@ from metaai_ls.redact import remember_all, remember_url_password
 from .errors import (
     AnswerCutOffError,
     AskTimeoutError,
+    ConfigError,
     ConnectionFailedError,
     GeoBlockedError,
     LoginExpiredError,
@@ -41,9 +42,18 @@ logger = logging.getLogger(__name__)
 DEFAULT_CONNECT_TIMEOUT = 15.0
 DEFAULT_READ_TIMEOUT = 60.0
 DEFAULT_FIRST_TEXT_TIMEOUT = 300.0
+DEFAULT_MAX_ANSWER_MB = 4.0
 DEFAULT_ASK_TIMEOUT = 900.0
 REDIRECTS = (301, 302, 303, 307, 308)
 ERROR_PAGE_MARK = "<h1>Something Went Wrong</h1>"
+MB = 1 << 20
+# What is read from Meta, whatever it sends: a page, a small JSON answer, an error body.
+MAX_PAGE_BYTES = 16 * MB
+MAX_JSON_BYTES = 1 * MB
+MAX_ERROR_BYTES = 64 << 10
+# Set-Cookie values kept from the web host (a browser keeps about as many, each < 4 KiB).
+MAX_COOKIES = 200
+MAX_COOKIE_BYTES = 4096
 
 
 def float_env(name: str, default: float) -> float:
@@ -53,6 +63,19 @@ def float_env(name: str, default: float) -> float:
         logger.warning("%s is not a number; using %s seconds", name, default)
         return default
     return value if value > 0 else default
+
+
+def max_answer_chars(mb: float | None = None) -> int:
+    """The longest answer, in characters (``mb`` MiB of text; METAAI_MAX_ANSWER_MB)."""
+    return int(
+        (mb if mb and mb > 0 else float_env("METAAI_MAX_ANSWER_MB", DEFAULT_MAX_ANSWER_MB)) * MB
+    )
+
+
+def line_limit(max_answer: int) -> int:
+    """The longest line of a streamed answer: a line may hold the whole answer so far,
+    JSON-escaped (up to 6 bytes a character), plus the event around it."""
+    return 6 * max_answer + (64 << 10)
 
 
 class Timeouts:
@@ -78,9 +101,15 @@ class Transport:
     """One aiohttp session, open exactly as long as the ``async with`` block."""
 
     def __init__(
-        self, proxy: str | None, timeouts: Timeouts, headers: Mapping[str, str], host: str
+        self,
+        proxy: str | None,
+        timeouts: Timeouts,
+        headers: Mapping[str, str],
+        host: str,
+        max_answer: int | None = None,
     ) -> None:
         self.proxy = proxy or None
+        self.max_answer = max_answer or max_answer_chars()
         remember_url_password(self.proxy)
         remember_url_password(host)
         self.timeouts = timeouts
@@ -157,6 +186,7 @@ class Transport:
         breaks after some is a cut-off answer, not a connection failure.
         """
         import aiohttp
+        from aiohttp.http_exceptions import HttpProcessingError
 
         try:
             yield
@@ -180,8 +210,96 @@ class Transport:
             raise ConnectionFailedError(self.host, type(error).__name__) from None
         except aiohttp.InvalidURL:
             raise ProxyConfigError("or a Meta AI URL is not a valid URL") from None
+        except aiohttp.ClientResponseError as error:
+            # aiohttp's parser refusing the answer itself (headers too large, a bad
+            # status line): the host answered, so this is not the network.
+            raise UnexpectedResponseError(_unreadable(error)) from None
         except aiohttp.ClientError as error:
             raise ConnectionFailedError(self.host, type(error).__name__) from None
+        except HttpProcessingError as error:
+            raise UnexpectedResponseError(_unreadable(error)) from None
+
+
+def _unreadable(error: Exception) -> str:
+    """What aiohttp refused, in words (its own message quotes the header: a cookie)."""
+    message = str(getattr(error, "message", "") or "").lower()
+    if "too many headers" in message:
+        return "more headers than a client accepts, such as thousands of cookies"
+    if "got more than" in message or "too long" in message or "too large" in message:
+        return "a header larger than a client accepts, such as a huge cookie"
+    if type(error).__name__ == "TooManyRedirects":
+        return "redirects that never end"
+    return f"an answer that cannot be read ({type(error).__name__})"
+
+
+async def read_capped(response: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
+    """The body, refused with a sentence past ``limit`` bytes (never read whole)."""
+    if response.content_length is not None and response.content_length > limit:
+        raise UnexpectedResponseError(f"{what} is larger than {_size(limit)}")
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(256 << 10):
+        size += len(chunk)
+        if size > limit:
+            raise UnexpectedResponseError(f"{what} is larger than {_size(limit)}")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def read_text(response: aiohttp.ClientResponse, limit: int, what: str) -> str:
+    return (await read_capped(response, limit, what)).decode("utf-8", "replace")
+
+
+def _size(limit: int) -> str:
+    return f"{limit / MB:g} MiB" if limit >= MB else f"{limit >> 10} KiB"
+
+
+async def lines(content: aiohttp.StreamReader, limit: int, what: str) -> AsyncIterator[bytes]:
+    """The body split on newlines as it arrives; a line longer than ``limit`` bytes is
+    refused with a sentence (never held whole)."""
+    pending: list[bytes] = []
+    held = 0
+    async for chunk in content.iter_any():
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            if pending:
+                pending.append(chunk[start:end])
+                yield b"".join(pending)
+                pending.clear()
+                held = 0
+            else:
+                yield chunk[start:end]
+            start = end + 1
+        if start < len(chunk):
+            pending.append(chunk[start:])
+            held += len(chunk) - start
+            if held > limit:
+                raise UnexpectedResponseError(f"a line of {what} is larger than {_size(limit)}")
+    if pending:
+        yield b"".join(pending)
+
+
+CLOSE_WAIT = 2.0  # seconds for the peer's close frame before the connection is dropped
+
+
+async def close_socket(socket: aiohttp.ClientWebSocketResponse) -> None:
+    """Close a WebSocket, waiting a bounded time for the peer. aiohttp's ``close()``
+    reads until the peer's close frame, each read with its own time-out: a server that
+    keeps sending (an endless answer) would hold it for ever. Cancelled, it drops the
+    connection."""
+    try:
+        await asyncio.wait_for(socket.close(), CLOSE_WAIT)
+    except (TimeoutError, asyncio.TimeoutError):
+        logger.debug("the WebSocket peer did not close within %s s; connection dropped", CLOSE_WAIT)
+
+
+@contextlib.asynccontextmanager
+async def closing(socket: aiohttp.ClientWebSocketResponse):
+    """``async with closing(socket)``: the socket, closed in bounded time on the way out."""
+    try:
+        yield socket
+    finally:
+        await close_socket(socket)
 
 
 class TransportClient:
@@ -201,6 +319,13 @@ def cookie_header(cookies: Mapping[str, str] | None) -> dict[str, str]:
     if not cookies:
         return {}
     remember_all(cookies.values())  # every cookie sent is a secret, wherever it came from
+    from .cookies import unsendable
+
+    if bad := unsendable(cookies):
+        raise ConfigError(
+            f"The meta.ai cookie {bad} holds a line break or another control character, "
+            "which no request can carry: export your cookies again."
+        )
     return {"cookie": "; ".join(f"{name}={value}" for name, value in cookies.items())}
 
 

@@ -89,5 +89,8 @@ async def doctor(settings: Settings, send: bool = False) -> dict[str, Any]:
     return {
         "ok": ok,
         "report": redact("\n".join(step.line() for step in steps)),
-        "steps": [{"name": s.name, "ok": s.ok, "detail": s.detail, "help": s.help} for s in steps],
+        "steps": [
+            {"name": s.name, "ok": s.ok, "detail": s.detail, "help": s.help, "warning": s.warning}
+            for s in steps
+        ],
     }

@@ -20,7 +20,7 @@ from pygls.protocol import LanguageServerProtocol
 
 from metaai_ls import __version__
 from metaai_ls.history import History
-from metaai_ls.redact import redact
+from metaai_ls.redact import redact, remember_url_password
 
 from .answers import WrittenAnswers
 from .settings import Settings, parse_settings, section_of
@@ -279,6 +279,7 @@ class MetaAILanguageServer(LanguageServer):
             # Editors send an unset string setting as "" (VS Code's pulled configuration).
             merged.update({k: v for k, v in section_of(section).items() if v not in (None, "")})
         self.settings, warnings = parse_settings(merged)
+        remember_url_password(self.settings.proxy)  # a secret as soon as it is known
         for warning in warnings:
             self.show(types.MessageType.Warning, warning)
 

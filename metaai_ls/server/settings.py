@@ -43,6 +43,7 @@ class Settings:
     model: str | None = None  # None: the backend's default (fast; muse-spark-1.3)
     context_lines: int = attrs.field(default=20)
     actions: tuple[UserAction, ...] = ()
+    max_answer_mb: float | None = attrs.field(default=None)  # None: METAAI_MAX_ANSWER_MB, 4
     progress_deltas: bool = False  # reports join to the answer (else: its last line)
     warmup: bool = True  # open the gateway's socket ahead of an ask, on intent
     ask_timeout: float | None = attrs.field(default=None)  # None: METAAI_ASK_TIMEOUT, 900 s
@@ -51,6 +52,11 @@ class Settings:
     def _context_lines_in_range(self, attribute: Any, value: int) -> None:
         if not 0 <= value <= 1000:
             raise ValueError("must be between 0 and 1000")
+
+    @max_answer_mb.validator
+    def _max_answer_in_range(self, attribute: Any, value: float | None) -> None:
+        if value is not None and not 0 < value <= 1024:
+            raise ValueError("must be a number of MB above 0 and at most 1024")
 
     @ask_timeout.validator
     def _ask_timeout_positive(self, attribute: Any, value: float | None) -> None:
@@ -74,6 +80,7 @@ NAMES = {
     "model": "model",
     "contextLines": "context_lines",
     "actions": "actions",
+    "maxAnswerMB": "max_answer_mb",
     "progressDeltas": "progress_deltas",
     "warmup": "warmup",
     "askTimeout": "ask_timeout",

@@ -3,11 +3,13 @@ the model list, a refused key, the rate limit, an unknown model and a cut stream
 
 from __future__ import annotations
 
-import json
+import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+
+from .texts import deep_json, js_json, pieces
 
 if TYPE_CHECKING:
     from .fake_meta import FakeMetaAI, RecordedRequest
@@ -37,7 +39,7 @@ def models(fake: FakeMetaAI, recorded: RecordedRequest) -> web.Response:
 async def chat(
     fake: FakeMetaAI, request: web.Request, recorded: RecordedRequest
 ) -> web.StreamResponse:
-    from .fake_meta import SentMessage, StreamRecord, pieces
+    from .fake_meta import SentMessage, StreamRecord
 
     if (refusal := _refusal(fake, recorded)) is not None:
         return refusal
@@ -57,27 +59,72 @@ async def chat(
     await fake.add_stream(record)
     response = web.StreamResponse(headers={"content-type": "text/event-stream"})
     await response.prepare(request)
-    chunks = pieces(answer.text, fake.chunk_size)
-    if scenario in ("cut", "reset"):
-        chunks = chunks[: max(1, len(chunks) // 2)]
     try:
         await response.write(b": keep-alive\n\n")
-        for index, chunk in enumerate(chunks):
-            event = {"id": "chatcmpl-fake", "choices": [{"index": 0, "delta": {"content": chunk}}]}
-            if index == 0:
-                event["choices"][0]["delta"]["role"] = "assistant"
-            record.first_line_at = record.first_line_at or time.monotonic()
-            await response.write(b"data: " + json.dumps(event).encode() + b"\n\n")
-            await fake.pace(scenario)
-        if scenario == "reset":
-            request.transport.close()
-            return response
-        if scenario != "cut":
-            stop = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-            await response.write(b"data: " + json.dumps(stop).encode() + b"\n\ndata: [DONE]\n\n")
+        await _answer(fake, request, response, answer.text, scenario, record)
         await response.write_eof()
-        record.finished = True
+    except asyncio.CancelledError:  # the client went away (handler cancellation)
+        record.client_gone_at = time.monotonic()
+        await fake.notify()
+        raise
     except ConnectionResetError:
         record.client_gone_at = time.monotonic()
     await fake.notify()
     return response
+
+
+def _chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+    choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    return _data({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "choices": [choice]})
+
+
+def _data(event: dict[str, Any]) -> bytes:
+    return b"data: " + js_json(event) + b"\n\n"
+
+
+async def _answer(
+    fake: FakeMetaAI,
+    request: web.Request,
+    response: web.StreamResponse,
+    text: str,
+    scenario: str,
+    record: Any,
+) -> None:
+    """The events of one answer as the cookbook describes them: the role first, content
+    deltas, a last chunk with ``content: null`` and the finish reason, a usage chunk with
+    no choices, then ``[DONE]``."""
+    if scenario == "length":  # the whole output budget went to reasoning
+        await response.write(_chunk({"role": "assistant", "content": None}))
+        await response.write(_chunk({"content": None}, "length") + b"data: [DONE]\n\n")
+        record.finished = True
+        return
+    if scenario == "endless":
+        piece = (text + " ") * (1024 // (len(text) + 1) + 1)
+        while True:
+            await response.write(_chunk({"content": piece}))
+            await fake.pace(scenario)
+            await asyncio.sleep(0)
+    chunks = pieces(text, fake.chunk_size, scenario == "utf16")
+    if scenario in ("cut", "reset", "length_after_text"):
+        chunks = chunks[: max(1, len(chunks) // 2)]
+    for index, chunk in enumerate(chunks):
+        delta = {"role": "assistant", "content": chunk} if index == 0 else {"content": chunk}
+        record.first_line_at = record.first_line_at or time.monotonic()
+        await response.write(_chunk(delta))
+        if scenario == "deep" and index == len(chunks) // 2:
+            await response.write(b"data: " + deep_json() + b"\n\n")
+        await fake.pace(scenario)
+    if scenario == "reset":
+        request.transport.close()
+        return
+    if scenario == "cut":
+        return
+    if scenario == "length_after_text":
+        await response.write(_chunk({"content": None}, "length") + b"data: [DONE]\n\n")
+        record.finished = True
+        return
+    usage = {"prompt_tokens": 9, "completion_tokens": len(chunks), "total_tokens": 9 + len(chunks)}
+    await response.write(_chunk({"content": None}, "stop"))
+    await response.write(_data({"id": "chatcmpl-fake", "choices": [], "usage": usage}))
+    await response.write(b"data: [DONE]\n\n")
+    record.finished = True

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import itertools
 import json
 import secrets
 import time
@@ -17,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 from metaai_ls.provider import frames, protowire
+
+from .texts import deep_json, js_json, pieces
 
 if TYPE_CHECKING:
     from .fake_meta import FakeMetaAI, RecordedRequest, StreamRecord
@@ -289,6 +292,9 @@ async def _stream(
         await asyncio.sleep(fake.slow_seconds)
     if scenario == "hang":
         await asyncio.sleep(3600)
+    if scenario == "endless":
+        await _endless(fake, ws, text)
+        return
     await fake.delay("first_text")  # the model's time before its first text
     response_id = uuid.uuid4().hex[:8]
     events = _events(text, fake.chunk_size, scenario, response_id)
@@ -301,6 +307,8 @@ async def _stream(
         if scenario == "garbage":
             await ws.send_bytes(frames.frame(PING))  # a ping frame of the gateway's own
             await ws.send_bytes(frames.frame(frames.DATA, b"\x00\x80not json"))
+        if scenario == "deep" and number == len(events) // 2:
+            await ws.send_bytes(frames.frame(frames.DATA, b"\x00\x80" + deep_json()))
         if scenario == "pings":
             await ws.send_bytes(frames.frame(PING, b"\x02"))
             await ws.ping(b"fake")
@@ -327,10 +335,23 @@ async def _stream(
     await fake.notify()
 
 
-def _events(text: str, size: int, scenario: str, response_id: str) -> list[dict[str, Any]]:
-    from .fake_meta import pieces
+async def _endless(fake: FakeMetaAI, ws: web.WebSocketResponse, text: str) -> None:
+    """Deltas of about 1 KiB, for ever: the client must stop at its cap."""
+    piece = (text + " ") * (1024 // (len(text) + 1) + 1)
+    path = "/sections/0/view_model/primitive/text"
+    first = {"type": "full", "seq": 0, "response": {"sections": _sections(piece)}}
+    await _send_event(ws, 0, first)
+    with contextlib.suppress(ConnectionResetError):  # the client stopped reading: done
+        for seq in itertools.count(1):
+            delta = {"op": "delta", "path": path, "value": piece}
+            await _send_event(ws, seq, {"type": "patch", "seq": seq, "operations": [delta]})
+            await fake.pace("endless")
+            await asyncio.sleep(0)
 
-    chunks = pieces(text, size) or [""]
+
+def _events(text: str, size: int, scenario: str, response_id: str) -> list[dict[str, Any]]:
+
+    chunks = pieces(text, size, scenario == "utf16") or [""]
     path = "/sections/0/view_model/primitive/text"
     events: list[dict[str, Any]] = []
     if scenario == "thinking":
@@ -413,6 +434,6 @@ def _sections(text: str) -> list[dict[str, Any]]:
 async def _send_event(
     ws: web.WebSocketResponse, sequence: int, event: dict[str, Any], trailer: bool = False
 ) -> None:
-    body = json.dumps(event, ensure_ascii=False).encode() + (b"\x00\x12" if trailer else b"")
+    body = js_json(event) + (b"\x00\x12" if trailer else b"")
     header = bytes([frames.DATA]) + b"\x00\x00" + (len(body) + 2).to_bytes(3, "little")
     await ws.send_bytes(header + bytes([sequence & 0xFF, 0x80]) + body)

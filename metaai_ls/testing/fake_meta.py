@@ -15,8 +15,14 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
+import errno
 import json
+import os
 import re
+import shutil
+import signal
+import sys
+import tempfile
 import time
 import urllib.parse
 import uuid
@@ -24,7 +30,12 @@ from typing import Any
 
 from aiohttp import web
 
+from metaai_ls.terminal import run_async, run_command, say
+
 from . import fake_api, fake_gateway
+from .texts import cumulative, deep_json, js_json, pieces
+
+__all__ = ["FakeMetaAI", "cumulative", "pieces"]
 
 LSD = "fake-lsd-token"
 DTSG = "fake-dtsg-token"
@@ -74,6 +85,15 @@ SCENARIOS = {
     "redirect": "gateway: the WebSocket handshake is redirected to `redirect_to`, query and all",
     "leaky_error": "an error whose text echoes the request's cookie header and access token "
     "(API: its key), as a careless server's error page does",
+    "utf16": "the answer cut into pieces by UTF-16 units, as a JavaScript server slices "
+    "strings: a surrogate pair (an emoji) may be split across two pieces",
+    "deep": "an event (Abra: a line; API: a chunk) nested 100,000 levels deep mid-answer",
+    "endless": "gateway and API: an answer that never ends, until the client stops reading",
+    "huge_page": "a home page of 300 MB, sent in pieces",
+    "huge_cookie": "the home page sets a cookie of 20 KB",
+    "many_cookies": "the home page sets 5,000 cookies",
+    "length": 'API: the output limit is hit before any text (`finish_reason: "length"`)',
+    "length_after_text": "API: the output limit is hit halfway through the answer",
 }
 # Scenarios of the home page, the login or the handshake: `--scenario` (or the config
 # endpoint) only, since no prompt has been sent when they apply.
@@ -88,10 +108,13 @@ GLOBAL_ONLY = (
     "greeting",
     "trickle_home",
     "redirect",
+    "huge_page",
+    "huge_cookie",
+    "many_cookies",
 )
 # Latencies of the real site, in seconds, when asked for (`latencies`); none by default.
 LATENCIES = ("home", "graphql", "handshake", "ack", "first_text")
-MARKER = re.compile(r"\[\[fake:([a-z_]+)\]\]")
+MARKER = re.compile(r"\[\[fake:([a-z0-9_]+)\]\]")
 ERROR_PAGE = "<html><body><h1>Something Went Wrong</h1><p>Please try again.</p></body></html>"
 
 
@@ -144,6 +167,7 @@ class StreamRecord:
     first_line_at: float | None = None
     finished: bool = False
     client_gone_at: float | None = None
+    sent_bytes: int = 0
 
 
 class FakeMetaAI:
@@ -171,7 +195,13 @@ class FakeMetaAI:
         self.send_doc_id = send_doc_id
         self.token_lifetime = 300.0
         self.api_key = "fake-api-key"
-        self.api_models = ["muse-spark-1.1", "muse-spark-1.2", "muse-spark-1.3", "muse-ember-1.0"]
+        self.api_models = [
+            "muse-spark-1.1",
+            "muse-spark-1.2",
+            "muse-spark-1.3",
+            "muse-ember-1.0",
+            "muse-wonder-1.0",
+        ]
         self.requests: list[RecordedRequest] = []
         self.messages: list[SentMessage] = []
         self.streams: list[StreamRecord] = []
@@ -339,6 +369,8 @@ class FakeMetaAI:
     async def _home(self, request: web.Request) -> web.StreamResponse:
         recorded = await self.record(request)
         await self.delay("home")
+        if self.scenario in ("huge_page", "huge_cookie", "many_cookies"):
+            return await self._odd_home(request, self.scenario)
         if self.scenario == "trickle_home":
             return await _trickle(request, _page('{"user":null}'), self.slow_interval)
         if self.scenario == "geo":
@@ -357,6 +389,33 @@ class FakeMetaAI:
             f"{{{visitor[:-1]}}}"
         )
         return _html(_page(body))
+
+    async def _odd_home(self, request: web.Request, scenario: str) -> web.StreamResponse:
+        """A home page too big to read whole, or one that sets too much of a cookie."""
+        response = web.StreamResponse(headers={"content-type": "text/html; charset=utf-8"})
+        if scenario == "huge_cookie":
+            response.set_cookie("huge", "x" * 20_000)
+        elif scenario == "many_cookies":
+            for number in range(5000):
+                response.set_cookie(f"c{number}", "1")
+        await response.prepare(request)
+        if scenario != "huge_page":
+            await response.write_eof()
+            return response
+        record = StreamRecord("", scenario, time.monotonic())
+        await self.add_stream(record)
+        piece = b"<!-- " + b"x" * ((1 << 20) - 9) + b" -->"
+        try:
+            for _ in range(300):
+                await response.write(piece)
+                record.sent_bytes += len(piece)
+            await response.write_eof()
+            record.finished = True
+        except (asyncio.CancelledError, ConnectionResetError):
+            record.client_gone_at = time.monotonic()
+            await self.notify()
+            raise
+        return response
 
     async def _verify(self, request: web.Request) -> web.Response:
         await self.record(request)
@@ -460,12 +519,14 @@ class FakeMetaAI:
         if scenario == "hang":
             await asyncio.sleep(3600)
         message_id = str(uuid.uuid4())
-        snippets = cumulative(text, self.chunk_size)
+        snippets = cumulative(text, self.chunk_size, scenario == "utf16")
         if scenario in ("cut", "errors_line", "reset"):
             snippets = snippets[: max(1, len(snippets) // 2)]
-        for snippet in snippets:
+        for number, snippet in enumerate(snippets):
             if scenario == "garbage":
                 await response.write(b"\n\nnot json at all\n[1, 2]\n")
+            if scenario == "deep" and number == len(snippets) // 2:
+                await response.write(deep_json() + b"\n")
             line = _line(message_id, snippet, "STREAMING")
             if record.first_line_at is None:
                 record.first_line_at = time.monotonic()
@@ -582,16 +643,6 @@ def _long_answer(prompt: str) -> str:
 SHAPED = {"code": _code_answer, "long": _long_answer}
 
 
-def cumulative(text: str, size: int) -> list[str]:
-    """The snippets Meta AI would send: the answer so far, a few characters longer each time."""
-    return [text[:end] for end in range(size, len(text), size)] + [text] if text else []
-
-
-def pieces(text: str, size: int) -> list[str]:
-    """The answer in deltas of ``size`` characters."""
-    return [text[i : i + size] for i in range(0, len(text), size)]
-
-
 def _line(message_id: str, snippet: str, state: str, scenario: str = "ok") -> bytes:
     message: dict[str, Any] = {"id": message_id, "streaming_state": state, "snippet": snippet}
     if scenario == "sources":
@@ -600,7 +651,7 @@ def _line(message_id: str, snippet: str, state: str, scenario: str = "ok") -> by
         media = [{"uri": "https://example.invalid/fake-image.jpg", "prompt": "a fake cat"}]
         message["imagine_card"] = {"session": {"media_sets": [{"imagine_media": media}]}}
     line = {"data": {"node": {"bot_response_message": message}}}
-    return json.dumps(line, ensure_ascii=False).encode() + b"\n"
+    return js_json(line) + b"\n"
 
 
 async def _write_split(response: web.StreamResponse, line: bytes) -> None:
@@ -612,7 +663,11 @@ async def _write_split(response: web.StreamResponse, line: bytes) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="metaai-ls fake-server", description="A local fake of Meta AI for offline use."
+        prog="metaai-ls fake-server",
+        description="A local fake of Meta AI for offline use.",
+        epilog="scenarios (--scenario, or [[fake:NAME]] in a prompt):\n"
+        + "\n".join(f"  {name:<18} {what}" for name, what in SCENARIOS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
@@ -629,11 +684,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--debounce", type=float, default=0.3, help="seconds the gateway ignores a new stream"
     )
+    parser.add_argument(
+        "--cookie-file",
+        metavar="FILE",
+        help="where to write the ready cookie file the export line names (default: a "
+        "private temporary folder, removed when the fake stops)",
+    )
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"WARNING: the fake listens on {args.host}, beyond this machine", flush=True)
 
-    async def serve() -> None:
+    async def serve() -> int:
         fake = FakeMetaAI(
             dialect=args.dialect,
             interval=args.interval,
@@ -643,24 +704,59 @@ def main(argv: list[str] | None = None) -> int:
             slow_seconds=args.slow_seconds,
         )
         fake.scenario = args.scenario
-        url = await fake.start(args.host, args.port)
-        print(f"Fake Meta AI ({args.dialect} dialect) listening on {url}", flush=True)
-        exports = " ".join(f"{k}={v}" for k, v in fake.environment().items())
-        print(f"  export {exports}", flush=True)
-        print(
-            "  any cookie file with an `ecto_1_sess` (gateway) or `abra_sess` (Abra) cookie "
-            f"is accepted; API key: {fake.api_key}",
-            flush=True,
-        )
         try:
-            await asyncio.Event().wait()
-        finally:
+            url = await fake.start(args.host, args.port)
+        except OSError as error:
             await fake.stop()
+            say(_cannot_listen(args.host, args.port, error))
+            return 2
+        with _ready_cookie_file(args.cookie_file) as cookie_file:
+            print(f"Fake Meta AI ({args.dialect} dialect) listening on {url}", flush=True)
+            variables = {**fake.environment(), "METAAI_COOKIES": cookie_file}
+            print(f"  export {' '.join(f'{k}={v}' for k, v in variables.items())}", flush=True)
+            print(
+                f"  {cookie_file} is a ready cookie file (any file with an `ecto_1_sess` or "
+                f"`abra_sess` cookie is accepted); API key: {fake.api_key}",
+                flush=True,
+            )
+            stopped = asyncio.Event()  # SIGTERM stops it as cleanly as Ctrl-C
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopped.set)
+            try:
+                await stopped.wait()
+            finally:
+                await fake.stop()
+        return 0
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve())
-    return 0
+    return run_async(serve())
+
+
+def _cannot_listen(host: str, port: int, error: OSError) -> str:
+    if error.errno == errno.EADDRINUSE:
+        return (
+            f"port {port} on {host} is busy (another fake-server?). Choose another with "
+            f"--port, for example --port {port + 1}, or --port 0 for any free port."
+        )
+    reason = error.strerror or str(error)
+    return f"the fake cannot listen on {host}:{port} ({reason}). Check --host and --port."
+
+
+@contextlib.contextmanager
+def _ready_cookie_file(path: str | None):
+    """A cookie file the fake accepts, 0600 (in a 0700 folder of its own unless ``path``
+    names one); the folder it made is removed when the fake stops."""
+    folder = None if path else tempfile.mkdtemp(prefix="metaai-ls-fake-")
+    target = path or os.path.join(folder, "cookies.json")
+    cookies = {"ecto_1_sess": "fake-session-" + uuid.uuid4().hex, "abra_sess": "fake-abra"}
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        os.fchmod(file.fileno(), 0o600)
+        json.dump(cookies, file)
+    try:
+        yield target
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_command(main, sys.argv[1:], own_process=True))

@@ -80,7 +80,10 @@ function M.check()
   end
   for _, step in ipairs(result.steps or {}) do
     local line = step.name .. ': ' .. step.detail
-    if step.ok then health.ok(line) else health.error(line, step.help ~= '' and { step.help } or nil) end
+    local advice = step.help ~= '' and { step.help } or nil
+    if step.warning then health.warn(line, advice)
+    elseif step.ok then health.ok(line)
+    else health.error(line, advice) end
   end
 end
 
