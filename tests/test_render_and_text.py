@@ -64,3 +64,13 @@ def test_text_index_counts_utf16_and_utf8_units():
     assert TextIndex(text, "utf-8").position(3).character == 6
     assert TextIndex(text, "utf-32").position(3).character == 3
     assert TextIndex(text, "utf-8").position(6).line == 1
+
+
+def test_a_reports_last_line_is_the_end_of_the_answers_last_non_blank_line():
+    from metaai_ls.server.progress import LINE_LIMIT, last_line
+
+    assert last_line("first\nthe   last\tline\n\n  \n") == "the last line"
+    one_line = "word " * 200_000 + "end"  # an answer without line breaks is one long line
+    assert last_line(one_line) == "…" + " ".join(one_line.split())[1 - LINE_LIMIT :]
+    assert last_line("short\n" + " " * 1000 + "\n") == "short"
+    assert last_line("") == last_line("\n \n") == ""

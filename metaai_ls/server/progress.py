@@ -23,13 +23,19 @@ LINE_LIMIT = 80  # characters of the last line a report shows
 
 
 def last_line(answer: str, limit: int = LINE_LIMIT) -> str:
-    """The answer's last non-blank line, on one line, its end kept when too long."""
+    """The answer's last non-blank line, on one line, its end kept when too long.
+
+    Only the answer's end is read: a report must not cost the whole answer (a long answer
+    without line breaks is one line)."""
     end = len(answer)
     while end > 0:
-        start = answer.rfind("\n", 0, end) + 1
+        floor = max(0, end - 4 * limit)
+        start = answer.rfind("\n", floor, end) + 1
+        cut = start == 0 and floor > 0  # the line began before the part read
+        start = floor if cut else start
         line = " ".join(answer[start:end].split())
         if line:
-            return line if len(line) <= limit else "…" + line[len(line) - limit + 1 :]
+            return "…" + line[1 - limit :] if cut or len(line) > limit else line
         end = start - 1
     return ""
 
