@@ -177,3 +177,24 @@ async def test_doctor_checks_the_key(fake_env, api_key, monkeypatch):
     ok, steps = await report(DoctorOptions(backend="api"))
     assert not ok and steps[-1].name == "models" and "refused" in steps[-1].help
     assert all(api_key not in s.line() and "sk-bad" not in s.line() for s in steps)
+
+
+async def test_keep_alives_after_some_text_do_not_keep_an_answer_alive(fake_env, api_key):
+    """Issue 16 #11 on the API door: SSE comments and empty deltas are not answer text."""
+    fake_env.scenario = "ping_flood"  # the fake sends keep-alives for a minute
+    fake_env.answers.append(FakeAnswer(ANSWER))
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(AnswerCutOffError, match="cut off after 12 characters"):
+        await collect(api_key, read_timeout=0.5)
+    assert asyncio.get_running_loop().time() - started < 10
+
+
+async def test_the_whole_ask_has_a_deadline_on_the_api_door_too(fake_env, api_key):
+    from metaai_ls.provider import AskTimeoutError
+
+    fake_env.scenario = "ping_flood"
+    fake_env.answers.append(FakeAnswer(ANSWER))
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(AskTimeoutError, match="METAAI_ASK_TIMEOUT"):
+        await collect(api_key, read_timeout=30, ask_timeout=1)
+    assert asyncio.get_running_loop().time() - started < 10

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
@@ -54,6 +55,7 @@ OPTIONS = (
     "first_text_timeout",
     "identifiers",
     "max_answer_mb",
+    "ask_timeout",
 )
 
 
@@ -92,6 +94,7 @@ class MetaModelAPI(TransportClient):
         first_text_timeout: float | None = None,
         identifiers: Mapping[str, Any] | None = None,
         max_answer_mb: float | None = None,
+        ask_timeout: float | None = None,
     ) -> None:
         remember(api_key)
         self.ids = ids.load_identifiers(identifiers)
@@ -101,7 +104,7 @@ class MetaModelAPI(TransportClient):
         headers = {"authorization": f"Bearer {api_key}", "accept": "text/event-stream"}
         self.transport = Transport(
             proxy,
-            Timeouts(connect_timeout, read_timeout, first_text_timeout),
+            Timeouts(connect_timeout, read_timeout, first_text_timeout, ask_timeout),
             headers,
             self.api_url,
             max_answer_chars(max_answer_mb),
@@ -147,24 +150,30 @@ class MetaModelAPI(TransportClient):
         halves = decode.Joiner()  # a delta may end inside a surrogate pair
         with self.transport.errors("while the Meta Model API was answering", lambda: received):
             async with self.transport.session.post(
-                url, json=body, proxy=self.transport.http_proxy
+                url,
+                json=body,
+                proxy=self.transport.http_proxy,
+                timeout=self.transport.request_timeout(),  # the whole ask's deadline
             ) as response:
                 if response.status >= 400:
                     await self._raise_for(response, model)
                 events = lines(response.content, line_limit(limit), "the Meta Model API's answer")
+                text_by = float("inf")  # once text began: when the next must have come
                 async for line in events:
-                    if not line.startswith(b"data:"):
-                        continue
-                    data = line[5:].strip()
+                    data = line[5:].strip() if line.startswith(b"data:") else b""
                     if data == b"[DONE]":
                         done = True
                         break
-                    content, finish = _choice(data, finish)
+                    content, finish = _choice(data, finish) if data else ("", finish)
                     if content and (delta := halves.feed(content)):
                         received += len(delta)
                         if received > limit:
                             raise AnswerTooLongError(limit)
+                        text_by = time.monotonic() + self.transport.timeouts.read
                         yield delta
+                    elif time.monotonic() > text_by:
+                        # Keep-alives and empty events after some text are not progress.
+                        raise AnswerCutOffError(received)
         if finish == "length":
             raise OutputLimitError(received, max_tokens)
         if not done:

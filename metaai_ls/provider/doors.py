@@ -56,6 +56,7 @@ async def open_answer(
             api_url=options.api_url,
             conversation=conversation,
             max_answer_mb=options.max_answer_mb,
+            ask_timeout=options.ask_timeout,
         )
     from .client import MetaAIAccount
 

@@ -82,6 +82,13 @@ def _data(event: dict[str, Any]) -> bytes:
     return b"data: " + js_json(event) + b"\n\n"
 
 
+async def _keep_alive_flood(response: web.StreamResponse) -> None:
+    """After some text, only keep-alive comments and empty deltas, for a minute."""
+    for _ in range(int(60 / 0.05)):
+        await response.write(b": keep-alive\n\n" + _chunk({"content": ""}))
+        await asyncio.sleep(0.05)
+
+
 async def _answer(
     fake: FakeMetaAI,
     request: web.Request,
@@ -111,6 +118,9 @@ async def _answer(
         delta = {"role": "assistant", "content": chunk} if index == 0 else {"content": chunk}
         record.first_line_at = record.first_line_at or time.monotonic()
         await response.write(_chunk(delta))
+        if scenario == "ping_flood" and index == 1:
+            await _keep_alive_flood(response)
+            return
         if scenario == "deep" and index == len(chunks) // 2:
             await response.write(b"data: " + deep_json() + b"\n\n")
         await fake.pace(scenario)

@@ -75,7 +75,7 @@ SCENARIOS = {
     "bad_key": "API: every key is refused (HTTP 401)",
     "greeting": "gateway: a status frame without text before the stream's acknowledgement",
     "pings": "gateway: a gateway ping (type 9) and a WebSocket ping before every event",
-    "ping_flood": "gateway: after some text, only pings (type 9 and WebSocket) until the client gives up",
+    "ping_flood": "after some text, only pings (gateway: type 9 and WebSocket; API: SSE keep-alives and empty deltas) until the client gives up",
     "unknown_flood": "gateway: after some text, only unknown and text-less frames until the client gives up",
     "trickle_home": "gateway: the home page trickles at one byte every `slow_interval` seconds",
     "far_section": "gateway: a delta addressed to /sections/2000000 in the middle of the answer",
