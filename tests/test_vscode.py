@@ -6,6 +6,7 @@ installs code-server and Chromium (cached). Screenshots go to $E2E_SCREENSHOTS
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -152,6 +153,17 @@ class VSCode:
         self.page.wait_for_selector(
             f".codelens-decoration a:has-text('{title}')", timeout=timeout * 1000
         )
+
+    @contextlib.contextmanager
+    def slow_renderer(self, rate: float = 6) -> Iterator[None]:
+        """The workbench as on a busy machine: its renderer's CPU throttled `rate` times."""
+        cdp = self.page.context.new_cdp_session(self.page)
+        cdp.send("Emulation.setCPUThrottlingRate", {"rate": rate})
+        try:
+            yield
+        finally:
+            cdp.send("Emulation.setCPUThrottlingRate", {"rate": 1})
+            cdp.detach()
 
     def shot(self, name: str) -> Path:
         path = self.shots / f"{name}.png"
@@ -310,19 +322,23 @@ def test_discard_from_the_code_lens_puts_the_original_back(editor: VSCode):
 
 
 def test_keep_then_retry_from_the_code_lenses(editor: VSCode):
+    """On a busy machine VS Code may still show the first answer's lenses (their commands)
+    when the retried answer lands on the same line: Keep there must keep the new one."""
     second = "def double(x):\n    return x << 1\n"
     editor.fake(answers=[ANSWER, f"```python\n{second}```"])
     editor.open("retry.py")
-    editor.ask_selection("make it clearer", "replace")
-    editor.wait_lens("Retry")
-    editor.page.click(".codelens-decoration a:has-text('Retry')")  # asks again, same prompt
-    deadline = time.monotonic() + 30
-    while editor.saved("retry.py") != second and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert editor.saved("retry.py") == second
-    editor.wait_lens("Keep")
-    editor.page.click(".codelens-decoration a:has-text('Keep')")
-    editor.page.wait_for_selector(".codelens-decoration a:has-text('Keep')", state="detached")
+    with editor.slow_renderer():
+        editor.ask_selection("make it clearer", "replace")
+        editor.wait_lens("Retry")
+        editor.page.click(".codelens-decoration a:has-text('Retry')")  # asks again, same prompt
+        deadline = time.monotonic() + 30
+        while editor.saved("retry.py") != second and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert editor.saved("retry.py") == second
+        editor.wait_lens("Keep")
+        editor.page.click(".codelens-decoration a:has-text('Keep')")
+        editor.page.wait_for_selector(".codelens-decoration a:has-text('Keep')", state="detached")
+        assert "no Meta AI answer waits" not in editor.notifications()
     assert editor.saved("retry.py") == second
 
 

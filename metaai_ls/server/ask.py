@@ -290,11 +290,16 @@ def _short(text: str, limit: int = 80) -> str:
 
 
 async def run_ask(
-    ls: MetaAILanguageServer, request: AskRequest, request_id: Any, token: Any = None
+    ls: MetaAILanguageServer,
+    request: AskRequest,
+    request_id: Any,
+    token: Any = None,
+    replaces: int | None = None,
 ) -> dict[str, Any]:
     """Validate the request against the open document, then run it to the end.
 
-    ``token``: the client's work-done token from the command's params, if it gave one.
+    ``token``: the client's work-done token from the command's params, if it gave one;
+    ``replaces``: the id of the written answer a retry takes the place of.
     """
     document = ls.workspace.text_documents.get(request.uri)
     if document is None:
@@ -311,7 +316,9 @@ async def run_ask(
         if any(ask.overlaps(target.start, target.end) for ask in ls.asks.on_uri(request.uri)):
             ls.show(types.MessageType.Warning, f"Meta AI: {BUSY}")
             return {"text": "", "error": BUSY}
-        if ls.answers.keep_overlapping(request.uri, target.start, target.end):
+        kept_id = ls.answers.keep_overlapping(request.uri, target.start, target.end)
+        if kept_id is not None:
+            replaces = kept_id if replaces is None else replaces
             ls.refresh_code_lenses()
         sync = EditSync(index.text, target.start, target.end)
         writer = DocumentWriter(ls, request.uri, sync, f"Meta AI #{next(_labels)}")
@@ -324,7 +331,7 @@ async def run_ask(
     finally:
         ls.asks.discard(ask)
     if ask.kept and writer is not None:
-        ls.answers.add(request, writer, (start, end), target.start)
+        ls.answers.add(request, writer, (start, end), target.start, replaces)
         ls.refresh_code_lenses()
     return result
 

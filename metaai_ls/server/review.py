@@ -65,4 +65,5 @@ async def retry(ls: MetaAILanguageServer, answer: WrittenAnswer, request_id: Any
     start, end = answer.selection_now()
     selection = TextIndex(document.source, ls.position_encoding).range(start, end)
     request = answer.request.with_range(selection)
-    return await run_ask(ls, request, request_id, ls.command_work_done_token)
+    # The new answer takes the old one's id: the lenses still shown there reach it.
+    return await run_ask(ls, request, request_id, ls.command_work_done_token, answer.id)
