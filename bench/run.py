@@ -18,7 +18,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import gateway_bench, provider_bench, server_bench, soak_bench, startup_bench
+from bench import (
+    gateway_bench,
+    history_bench,
+    provider_bench,
+    server_bench,
+    soak_bench,
+    startup_bench,
+)
 
 
 def table(rows: list[tuple[str, str, str]]) -> str:
@@ -38,6 +45,7 @@ async def main(quick: bool) -> dict[str, Any]:
     results["provider"] = await provider_bench.run(quick)
     results["server"] = await server_bench.run(quick)
     results["soak"] = await soak_bench.run(quick)
+    results["history"] = await history_bench.run(quick)
     return results
 
 
@@ -137,6 +145,7 @@ def report(results: dict[str, Any]) -> str:
             "",
         )
     )
+    rows += history_bench.rows(results["history"])
     return table(rows)
 
 

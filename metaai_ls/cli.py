@@ -13,18 +13,21 @@ import json
 import logging
 import os
 import sys
-from pathlib import Path
 
 from metaai_ls import __version__
 
 INTERRUPTED = 130
 CONFIG_ERROR = 2
-HISTORY_TURNS = 20  # the API backend's follow-ups resend at most this many earlier messages
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    commands = {"ask": ask_main, "doctor": doctor_main, "models": models_main}
+    commands = {
+        "ask": ask_main,
+        "doctor": doctor_main,
+        "models": models_main,
+        "history": history_main,
+    }
     if argv[:1] and argv[0] in commands:
         return commands[argv[0]](argv[1:])
     if argv[:1] == ["fake-server"]:
@@ -146,7 +149,8 @@ def _door_options(args: argparse.Namespace):
 def ask_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="metaai-ls ask",
-        description="Ask Meta AI; the answer streams to stdout. Piped stdin is added as context.",
+        description="Ask Meta AI; the answer streams to stdout. Piped stdin is added as context. "
+        "Each ask is kept in the history that the editors share (`metaai-ls history`).",
     )
     parser.add_argument("question", nargs="+")
     _add_door_options(parser)
@@ -155,8 +159,15 @@ def ask_main(argv: list[str]) -> int:
         "--new", dest="continue_", action="store_false", help="start a new conversation (default)"
     )
     group.add_argument(
-        "--continue", dest="continue_", action="store_true", help="continue the last conversation"
+        "--continue",
+        dest="continue_",
+        action="store_true",
+        help="continue the latest conversation of the history",
     )
+    group.add_argument(
+        "--conversation", metavar="ID", help="continue that conversation (see `metaai-ls history`)"
+    )
+    parser.set_defaults(continue_=False)
     args = parser.parse_args(argv)
     _logging()
     context = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
@@ -167,17 +178,41 @@ def ask_main(argv: list[str]) -> int:
         return INTERRUPTED
 
 
+def _earlier(args: argparse.Namespace):
+    """The conversation to continue (None: a new one), or an exit code after a sentence."""
+    from metaai_ls.history import History
+
+    history = History()
+    if args.conversation:
+        record = history.get(args.conversation)
+        if record is None:
+            say(
+                f"there is no conversation {args.conversation!r} in the history; "
+                "`metaai-ls history` lists them."
+            )
+            return CONFIG_ERROR
+        return record
+    record = history.latest() if args.continue_ else None
+    if args.continue_ and record is None:
+        say("no earlier conversation: this starts a new one.")
+    return record
+
+
 async def _ask(args: argparse.Namespace, question: str, context: str) -> int:
+    from metaai_ls.history import continuation
     from metaai_ls.provider import MetaAIError, Revision
     from metaai_ls.provider.doors import open_answer
 
     options = _door_options(args)
-    state = _ConversationState(options.backend)
-    conversation = state.load() if args.continue_ else None
+    record = _earlier(args)
+    if isinstance(record, int):
+        return record
+    conversation, earlier = continuation(record, options.backend)
     content = question if not context.strip() else f"{question}\n\n```\n{context.rstrip()}\n```"
+    messages = [*earlier, {"role": "user", "content": content}]
+    parts: list[str] = []
+    outcome: dict[str, object] = {"cancelled": True}  # until the answer ends either way
     try:
-        conversation = conversation or _new_conversation()
-        messages = [{"role": "user", "content": content}]
         ended_with_newline = True
         async for chunk in await open_answer(options, messages, conversation):
             text = str(chunk)
@@ -186,17 +221,98 @@ async def _ask(args: argparse.Namespace, question: str, context: str) -> int:
                     "\nmetaai-ls: Meta AI revised its answer; the final version follows",
                     file=sys.stderr,
                 )
+                parts.clear()
+            parts.append(text)
             sys.stdout.write(text)
             sys.stdout.flush()
             ended_with_newline = text.endswith("\n")
         if not ended_with_newline:
             sys.stdout.write("\n")
+        outcome = {}
     except MetaAIError as error:
         say(error.message)
+        outcome = {"error": error.message}
         return error.exit_code
     finally:
-        state.save(conversation)
+        _keep(record, question, content, "".join(parts), outcome, options, conversation)
     return 0
+
+
+def _keep(record, question, content, answer, outcome, options, conversation) -> None:
+    """The exchange into the shared history (a failure to write it is only a warning)."""
+    from metaai_ls.history import History, Turn, record_exchange
+
+    asked = Turn("user", question, ["standard input"] if content != question else [])
+    asked.prompt = content if content != question else None
+    answered = Turn("assistant", answer, error=outcome.get("error"))
+    answered.cancelled = bool(outcome.get("cancelled"))
+    try:
+        record_exchange(
+            History(),
+            record.id if record else None,
+            asked,
+            answered,
+            options.backend,
+            options.model,
+            conversation,
+        )
+    except OSError as error:
+        say(f"the history could not be written ({error})")
+
+
+def history_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="metaai-ls history",
+        description="The conversations of `metaai-ls ask` and the editors, newest first "
+        "(kept under $XDG_STATE_HOME/metaai-ls).",
+    )
+    parser.add_argument("id", nargs="?", help="print that conversation")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--forget", metavar="ID", help="delete that conversation")
+    action.add_argument("--forget-all", action="store_true", help="delete every conversation")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    args = parser.parse_args(argv)
+    _logging()
+    from metaai_ls.history import History
+
+    history = History()
+    if args.forget_all:
+        count = history.forget_all()
+        print(f"Forgot {count} conversation{'' if count == 1 else 's'}.")
+        return 0
+    if args.forget or args.id:
+        wanted = args.forget or args.id
+        record = history.get(wanted)
+        if record is None:
+            say(f"there is no conversation {wanted!r} in the history.")
+            return CONFIG_ERROR
+        if args.forget:
+            history.forget(wanted)
+            print(f"Forgot {wanted} ({record.title}).")
+        else:
+            _print_conversation(record, args.json)
+        return 0
+    entries = history.list()
+    if args.json:
+        print(json.dumps(entries, ensure_ascii=False, indent=1))
+    elif not entries:
+        print("No conversations yet: `metaai-ls ask QUESTION` starts one.")
+    for entry in [] if args.json else entries:
+        when = entry["updated"][:16].replace("T", " ")
+        print(
+            f"{entry['id']}  {when}  {entry['turns']:>3} turns  {entry['door']:<7}  {entry['title']}"
+        )
+    return 0
+
+
+def _print_conversation(record, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(record.view(), ensure_ascii=False, indent=1))
+        return
+    print(f"# {record.title}\n")
+    for turn in record.turns:
+        status = " (failed)" if turn.error else " (cancelled)" if turn.cancelled else ""
+        print(f"## {'You' if turn.role == 'user' else 'Meta AI'}{status}\n\n{turn.text}\n")
 
 
 def doctor_main(argv: list[str]) -> int:
@@ -260,42 +376,3 @@ def models_main(argv: list[str]) -> int:
         return 0
 
     return asyncio.run(run())
-
-
-def _new_conversation():
-    from metaai_ls.provider import Conversation
-
-    return Conversation()
-
-
-class _ConversationState:
-    """The last conversation of `metaai-ls ask` for each backend, for `--continue`."""
-
-    def __init__(self, backend: str) -> None:
-        base = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
-        name = "conversation.json" if backend == "account" else f"conversation-{backend}.json"
-        self.path = Path(base) / "metaai-ls" / name
-
-    def load(self):
-        from metaai_ls.provider import Conversation
-
-        try:
-            data = json.loads(self.path.read_text())
-            history = data.get("history") or []
-            return Conversation(data["id"], int(data.get("turns", 1)), list(history))
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-
-    def save(self, conversation) -> None:
-        if conversation is None or not (conversation.id or conversation.history):
-            return
-        data = {
-            "id": conversation.id or "",
-            "turns": conversation.turns,
-            "history": conversation.history[-HISTORY_TURNS:],
-        }
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(json.dumps(data))
-        except OSError:
-            pass  # continuing later is a convenience, not worth failing the answer

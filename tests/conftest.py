@@ -77,6 +77,14 @@ def fake_env(fake: FakeMetaAI, monkeypatch: pytest.MonkeyPatch) -> FakeMetaAI:
 
 
 @pytest.fixture(autouse=True)
+def private_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test (and every process it starts) keeps its conversations to itself."""
+    folder = tmp_path / "state"
+    monkeypatch.setenv("XDG_STATE_HOME", str(folder))
+    return folder / "metaai-ls"
+
+
+@pytest.fixture(autouse=True)
 def fresh_token_cache():
     """Each test starts without access tokens cached by an earlier one."""
     from metaai_ls.provider.home import TOKENS

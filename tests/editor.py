@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import sys
+from pathlib import Path
 from typing import Any, Union
 
 from lsprotocol import types
@@ -72,11 +73,23 @@ class EditorClient(LanguageClient):
         self.edits_released = asyncio.Event()
 
     async def start_session(
-        self, capabilities: types.ClientCapabilities, options: dict[str, Any]
+        self,
+        capabilities: types.ClientCapabilities,
+        options: dict[str, Any],
+        folder: str | None = None,
     ) -> types.InitializeResult:
-        result = await self.initialize_session(
-            types.InitializeParams(capabilities=capabilities, initialization_options=options)
+        """Initialize, with ``folder`` (a path) as the one workspace folder if given."""
+        folders = None
+        if folder is not None:
+            uri = Path(folder).resolve().as_uri()
+            folders = [types.WorkspaceFolder(uri=uri, name=Path(folder).name)]
+        params = types.InitializeParams(
+            capabilities=capabilities,
+            initialization_options=options,
+            root_uri=folders[0].uri if folders else None,
+            workspace_folders=folders,
         )
+        result = await self.initialize_session(params)
         self.encoding = str(result.capabilities.position_encoding or "utf-16")
         return result
 
@@ -183,6 +196,14 @@ class EditorClient(LanguageClient):
 
     def ask_later(self, **arguments: Any) -> asyncio.Task[Any]:
         return asyncio.ensure_future(self.ask(**arguments))
+
+    async def command(self, name: str, *arguments: Any) -> Any:
+        return await self.workspace_execute_command_async(
+            types.ExecuteCommandParams(command=name, arguments=list(arguments))
+        )
+
+    async def chat(self, **arguments: Any) -> Any:
+        return await self.command("metaai.chat", arguments)
 
     def progress_messages(self) -> list[tuple[str, list[Any]]]:
         return list(self.progress_reports.items())

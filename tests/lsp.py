@@ -41,10 +41,11 @@ async def start_client(
     options: dict[str, Any],
     home: str,
     env: dict[str, str] | None = None,
+    folder: str | None = None,
 ) -> EditorClient:
     client = make_editor_client()
     await client.start_io(*SERVER_COMMAND, env={**server_env(home), **(env or {})})
-    client.initialize_result = await client.start_session(capabilities, options)
+    client.initialize_result = await client.start_session(capabilities, options, folder)
     return client
 
 

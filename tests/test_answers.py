@@ -103,6 +103,13 @@ async def lenses(client, uri: str) -> list[types.CodeLens]:
     )
 
 
+async def lenses_again(client, uri: str) -> list[types.CodeLens]:
+    """The lenses once an answer is written again."""
+    while not (found := await lenses(client, uri)):
+        await asyncio.sleep(0.05)
+    return found
+
+
 async def written_answer(client, fake) -> tuple:
     paced(fake)
     doc = client.open("file:///w/a.py", CODE)
@@ -180,7 +187,7 @@ async def test_lenses_shown_before_a_retry_reach_the_retried_answer(client, fake
     await client.workspace_execute_command_async(
         types.ExecuteCommandParams(retry.command, retry.arguments)
     )
-    after = await lenses(client, doc.uri)
+    after = await asyncio.wait_for(lenses_again(client, doc.uri), 15)  # the lens did not wait
     assert [lens.command.arguments for lens in after] == [lens.command.arguments for lens in before]
     keep = before[0].command  # the lens as the editor still shows it
     result = await client.workspace_execute_command_async(
@@ -207,9 +214,8 @@ async def test_a_new_ask_over_an_answer_answers_to_its_lenses(client, fake):
 @pytest.mark.parametrize("client_name", CLIENTS)
 async def test_progress_on_the_clients_own_token(fake, cookie_file, tmp_path, client_name):
     """A workDoneToken in the command's params is used as is: no token is created."""
-    client = await start_client(
-        client_capabilities(client_name), settings_for(fake, cookie_file), str(tmp_path)
-    )
+    settings = settings_for(fake, cookie_file, progressDeltas=True)
+    client = await start_client(client_capabilities(client_name), settings, str(tmp_path))
     try:
         paced(fake)
         doc = client.open("file:///w/a.py", CODE)

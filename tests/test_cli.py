@@ -59,13 +59,88 @@ async def test_piped_stdin_becomes_context(fake, cookie_file):
     assert prompt == "review this\n\n```\ndiff --git a b\n+x = 1\n```"
 
 
-async def test_continue_reuses_the_last_conversation(fake, cookie_file, tmp_path):
-    env = {"XDG_STATE_HOME": str(tmp_path)}
-    await run_ask(fake, cookie_file, "one", env=env)
-    await run_ask(fake, cookie_file, "--continue", "two", env=env)
-    await run_ask(fake, cookie_file, "--new", "three", env=env)
+async def test_continue_reuses_the_latest_conversation(fake, cookie_file):
+    await run_ask(fake, cookie_file, "one")
+    await run_ask(fake, cookie_file, "--continue", "two")
+    await run_ask(fake, cookie_file, "--new", "three")
     ids = [m.conversation_id for m in fake.sent_messages()]
     assert ids[0] == ids[1] != ids[2]
+
+
+@pytest.mark.parametrize("door", ["account", "api"])
+async def test_two_plain_asks_are_two_conversations(fake, cookie_file, tmp_path, door):
+    """Issue 18 #4: a plain ask starts a new conversation, on either door."""
+    key_file = tmp_path / "key"
+    key_file.write_text(fake.api_key)
+    flags = ["--backend", "api", "--api-key-file", str(key_file)] if door == "api" else []
+    fake.answers.extend([FakeAnswer("first answer"), FakeAnswer("second answer")])
+    for question in ("first question", "second question"):
+        code, _, err = await run_ask(fake, cookie_file, *flags, question)
+        assert code == 0, err
+    first, second = fake.sent_messages()
+    if door == "api":
+        assert [m["role"] for m in second.fields["messages"]] == ["user"]
+        assert "first" not in str(second.fields["messages"])
+    else:
+        assert first.conversation_id != second.conversation_id
+        assert second.fields["entry_point"] == first.fields["entry_point"]  # not a follow-up
+    assert "first" not in second.prompt
+    code, _, _ = await run_ask(fake, cookie_file, *flags, "--continue", "third question")
+    third = fake.sent_messages()[2]
+    if door == "api":
+        contents = [m["content"] for m in third.fields["messages"]]
+        assert contents == ["second question", "second answer", "third question"]
+    else:
+        assert third.conversation_id == second.conversation_id
+
+
+async def run_cli(*args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "metaai_ls",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_history_lists_shows_and_forgets(fake, cookie_file):
+    code, out, _ = await run_cli("history")
+    assert (code, out) == (0, "No conversations yet: `metaai-ls ask QUESTION` starts one.\n")
+    fake.answers.extend([FakeAnswer("Answer one."), FakeAnswer("Answer two.")])
+    await run_ask(fake, cookie_file, "What is a monad?")
+    await run_ask(fake, cookie_file, "Another thing", stdin=b"some context\n")
+    code, out, _ = await run_cli("history")
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 2
+    assert lines[0].endswith("2 turns  account  Another thing")
+    assert lines[1].endswith("2 turns  account  What is a monad?")
+    first_id = lines[1].split()[0]
+    code, out, _ = await run_cli("history", first_id)
+    assert (
+        out == "# What is a monad?\n\n## You\n\nWhat is a monad?\n\n## Meta AI\n\nAnswer one.\n\n"
+    )
+    code, out, _ = await run_cli("history", "--forget", first_id)
+    assert code == 0 and out.startswith(f"Forgot {first_id}")
+    code, _, err = await run_cli("history", first_id)
+    assert code == 2 and "no conversation" in err
+    code, out, _ = await run_cli("history", "--forget-all")
+    assert out == "Forgot 1 conversation.\n"
+
+
+async def test_continue_a_named_conversation_and_an_unknown_one(fake, cookie_file):
+    await run_ask(fake, cookie_file, "one")
+    await run_ask(fake, cookie_file, "two")
+    _, out, _ = await run_cli("history")
+    older = out.splitlines()[1].split()[0]
+    code, _, _ = await run_ask(fake, cookie_file, "--conversation", older, "three")
+    ids = [m.conversation_id for m in fake.sent_messages()]
+    assert code == 0 and ids[2] == ids[0] != ids[1]
+    code, _, err = await run_ask(fake, cookie_file, "--conversation", "nope", "four")
+    assert code == 2 and "no conversation 'nope'" in err and len(fake.sent_messages()) == 3
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,12 @@ import asyncio
 import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
+from pytest_lsp import client_capabilities
 
 from metaai_ls.testing import FakeAnswer
 from tests.conftest import assert_no_secret
 from tests.lsp import (
+    CLIENTS,
     CODE,
     capabilities_without_progress,
     joined_reports,
@@ -48,6 +50,11 @@ async def test_capabilities(client):
         "metaai.keep",
         "metaai.discard",
         "metaai.retry",
+        "metaai.chat",
+        "metaai.conversations",
+        "metaai.conversation",
+        "metaai.forget",
+        "metaai.applyCode",
     }
     assert capabilities.code_lens_provider is not None
     assert types.CodeActionKind.QuickFix in capabilities.code_action_provider.code_action_kinds
@@ -126,9 +133,23 @@ async def test_replace_streams_the_code_into_the_selection(client, fake):
     assert doc.text == CODE.replace("def double(x):\n    return x+x  # 🎉\n", REFACTORED)
     assert len(client.applied_edits) >= 1
     values = progress_of(client)
-    assert isinstance(values[0], types.WorkDoneProgressBegin) and values[0].title == "Meta AI"
+    assert isinstance(values[0], types.WorkDoneProgressBegin)
+    assert values[0].title == "Meta AI: Replace" and values[0].message == "simplify"
     assert isinstance(values[-1], types.WorkDoneProgressEnd)
-    assert joined_reports(values) == ANSWER
+    assert_readable_alone(values, ANSWER)
+
+
+def assert_readable_alone(values: list, answer: str) -> None:
+    """Each report is one line of the answer (its end when long), readable without the
+    others; the last is the answer's last line."""
+    reports = [v.message for v in values if isinstance(v, types.WorkDoneProgressReport)]
+    lines = [" ".join(line.split()) for line in answer.splitlines() if line.strip()]
+    assert reports
+    for message in reports:
+        assert "\n" not in message and len(message) <= 80
+        tail = message.removeprefix("…")  # the end of a long line (it may still grow)
+        assert any(tail in line for line in lines), message
+    assert reports[-1] == lines[-1][-80:] or reports[-1].endswith(lines[-1][-79:])
 
 
 async def test_replace_without_a_fence_uses_the_whole_answer(client, fake):
@@ -166,17 +187,37 @@ async def test_chat_changes_nothing(client, fake):
     assert doc.text == CODE and client.applied_edits == []
 
 
-async def test_progress_reports_join_to_the_answer_and_are_coalesced(client, fake):
+@pytest.mark.parametrize("client_name", CLIENTS)
+async def test_with_progress_deltas_the_reports_join_to_the_answer_and_are_coalesced(
+    fake, cookie_file, tmp_path, client_name
+):
     answer = "".join(f"line {n} ✓ 中\n" for n in range(200))
     fake.answers.append(FakeAnswer(answer))
     fake.chunk_size, fake.interval = 3, 0.001
+    settings = settings_for(fake, cookie_file, progressDeltas=True)
+    client = await start_client(client_capabilities(client_name), settings, str(tmp_path))
+    try:
+        doc = client.open("file:///w/a.py", CODE)
+        result = await client.ask(uri=doc.uri, prompt="count", mode="chat")
+        values = progress_of(client)
+        assert result["text"] == answer == joined_reports(values)
+        reports = [v for v in values if isinstance(v, types.WorkDoneProgressReport)]
+        assert all(r.message for r in reports)
+        assert len(reports) < len(answer) / fake.chunk_size / 2  # coalesced, not one per chunk
+    finally:
+        await stop_client(client)
+
+
+async def test_by_default_each_report_is_the_answers_last_line(client, fake):
+    long_line = "word " * 40
+    answer = "".join(f"line {n} ✓ 中\n" for n in range(50)) + f"```py\n{long_line}\n```\nbye"
+    fake.answers.append(FakeAnswer(answer))
+    fake.chunk_size, fake.interval = 3, 0.001
     doc = client.open("file:///w/a.py", CODE)
-    result = await client.ask(uri=doc.uri, prompt="count", mode="chat")
+    await client.ask(uri=doc.uri, prompt="count", mode="chat")
     values = progress_of(client)
-    assert result["text"] == answer == joined_reports(values)
-    reports = [v for v in values if isinstance(v, types.WorkDoneProgressReport)]
-    assert all(r.message for r in reports)
-    assert len(reports) < len(answer) / fake.chunk_size / 2  # coalesced, not one per chunk
+    assert_readable_alone(values, answer)
+    assert values[0].title == "Meta AI: Ask"
 
 
 async def test_no_progress_for_a_client_without_the_capability(fake, cookie_file, tmp_path):
@@ -318,8 +359,8 @@ async def test_user_actions_from_configuration(fake, cookie_file, tmp_path):
         loud = actions[-1]
         assert loud.title == "Meta AI: Make it loud" and loud.kind == "refactor.rewrite.loud"
         fake.answers.append(FakeAnswer("```\nX+X\n```"))
-        await client.ask(**loud.command.arguments[0])
-        assert doc.text == CODE.replace("x+x", "X+X")
+        assert await client.ask(**loud.command.arguments[0]) == {"started": True}
+        await wait_until(lambda: doc.text == CODE.replace("x+x", "X+X"))
         prompt = fake.sent_messages()[0].prompt
         assert "User: Uppercase x+x in a.py" in prompt
         warnings = [m.message for m in client.messages if m.type == types.MessageType.Warning]

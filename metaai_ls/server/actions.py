@@ -76,7 +76,10 @@ def ask_arguments(
     prompt: str,
     mode: Mode,
     diagnostics: Sequence[str] = (),
+    title: str | None = None,
 ) -> dict[str, Any]:
+    """`metaai.ask`'s argument object; with a ``title`` (a code action's), one that does
+    not make the client wait for the whole answer (`"wait": false`)."""
     arguments: dict[str, Any] = {
         "uri": uri,
         "range": {
@@ -88,6 +91,9 @@ def ask_arguments(
     }
     if diagnostics:
         arguments["diagnostics"] = list(diagnostics)
+    if title is not None:
+        arguments["title"] = title
+        arguments["wait"] = False
     return arguments
 
 
@@ -138,7 +144,9 @@ def _code_action(
         command=types.Command(
             title=title,
             command=ASK_COMMAND,
-            arguments=[ask_arguments(uri, range_, action.prompt, action.mode, problems)],
+            arguments=[
+                ask_arguments(uri, range_, action.prompt, action.mode, problems, action.title)
+            ],
         ),
     )
 

@@ -115,9 +115,11 @@ def code_lenses(answers: list[WrittenAnswer], text: str, encoding: str) -> list[
         where = types.Range(position, position)
         argument = {"uri": answer.uri, "id": answer.id}
         for title, command in LENSES:
+            # Retry asks again: the client is not made to wait for the whole answer.
+            given = {**argument, "wait": False} if command == "metaai.retry" else argument
             lenses.append(
                 types.CodeLens(
-                    where, types.Command(title=title, command=command, arguments=[argument])
+                    where, types.Command(title=title, command=command, arguments=[given])
                 )
             )
     return lenses

@@ -21,13 +21,22 @@ class AskRequest:
     mode: Mode
     diagnostics: tuple[str, ...] = ()
     new_conversation: bool = False
+    title: str | None = None  # the action's name, for the progress title
+    wait: bool = True  # False: answered at once with {"started": true}
 
     def with_range(self, range_: types.Range) -> AskRequest:
         return dataclasses.replace(self, range=range_, new_conversation=False)
 
 
-def invalid(message: str) -> JsonRpcInvalidParams:
-    return JsonRpcInvalidParams(message=f"metaai.ask: {message}")
+def invalid(message: str, command: str = "metaai.ask") -> JsonRpcInvalidParams:
+    return JsonRpcInvalidParams(message=f"{command}: {message}")
+
+
+def optional_bool(raw: dict[str, Any], name: str, default: bool, command: str) -> bool:
+    value = raw.get(name, default)
+    if not isinstance(value, bool):
+        raise invalid(f"`{name}` must be true or false", command)
+    return value
 
 
 def parse_ask_arguments(arguments: tuple[Any, ...]) -> AskRequest:
@@ -42,19 +51,23 @@ def parse_ask_arguments(arguments: tuple[Any, ...]) -> AskRequest:
         raise invalid("`prompt` must be a non-empty string")
     if mode not in MODES:
         raise invalid(f"`mode` must be one of {', '.join(MODES)}")
-    new_conversation = raw.get("newConversation", False)
-    if not isinstance(new_conversation, bool):
-        raise invalid("`newConversation` must be true or false")
+    new_conversation = optional_bool(raw, "newConversation", False, "metaai.ask")
+    wait = optional_bool(raw, "wait", True, "metaai.ask")
+    title = raw.get("title")
+    if title is not None and not (isinstance(title, str) and title.strip()):
+        raise invalid("`title` must be a non-empty string (the action's name)")
     diagnostics = raw.get("diagnostics") or []
     if not isinstance(diagnostics, list) or not all(isinstance(d, str) for d in diagnostics):
         raise invalid("`diagnostics` must be a list of strings")
     return AskRequest(
         uri=uri,
-        range=_parse_range(raw.get("range")),
+        range=parse_range(raw.get("range")),
         prompt=prompt,
         mode=mode,
         diagnostics=tuple(diagnostics),
         new_conversation=new_conversation,
+        title=title,
+        wait=wait,
     )
 
 
@@ -72,15 +85,16 @@ def _whole_numbers(value: Any) -> bool:
     return all(type(field) is int for field in fields)
 
 
-def _parse_range(value: Any) -> types.Range | None:
+def parse_range(value: Any, command: str = "metaai.ask") -> types.Range | None:
     if value is None:
         return None
     if not _whole_numbers(value):
-        raise invalid("`range` positions must be whole numbers")
+        raise invalid("`range` positions must be whole numbers", command)
     try:
         range_ = _range_converter().structure(value, types.Range)
     except Exception:
-        raise invalid("`range` must be an LSP range {start: {line, character}, end: ...}") from None
+        message = "`range` must be an LSP range {start: {line, character}, end: ...}"
+        raise invalid(message, command) from None
     if (range_.end.line, range_.end.character) < (range_.start.line, range_.start.character):
-        raise invalid("`range` ends before it starts")
+        raise invalid("`range` ends before it starts", command)
     return range_

@@ -21,7 +21,7 @@ from metaai_ls.redact import redact
 from . import backend
 from .arguments import AskRequest, invalid
 from .progress import Progress
-from .prompts import AskContext, build_messages
+from .prompts import AskContext, build_messages, describe_instruction
 from .render import code_to_write, comment_block
 from .settings import Settings
 from .sync import EditSync, with_line_ending
@@ -30,6 +30,8 @@ from .writer import FINAL_ATTEMPTS, DocumentWriter
 
 if TYPE_CHECKING:
     from pygls.workspace import TextDocument
+
+    from metaai_ls.provider import Conversation
 
     from .server import MetaAILanguageServer
 
@@ -112,6 +114,8 @@ class Ask:
         render: Renderer | None,
         request_id: Any,
         progress: Progress,
+        conversation: Conversation,
+        begin_message: str = "",
     ) -> None:
         self.ls = ls
         self.request = request
@@ -120,6 +124,10 @@ class Ask:
         self.render = render
         self.request_id = request_id
         self.progress = progress
+        self.conversation = conversation
+        self.begin_message = begin_message or short(request.prompt)
+        self.placement: tuple[tuple[int, int], int] | None = None  # selection, region start
+        self.replaces: int | None = None  # the written answer this one takes the place of
         self._parts: list[str] = []
         self.changed = asyncio.Event()
         self.finished = asyncio.Event()
@@ -159,7 +167,7 @@ class Ask:
     async def run(self) -> dict[str, Any]:
         # Meta AI is asked first; the progress token is created while it thinks.
         self.stream_task = asyncio.create_task(self._consume(), name=f"metaai ask {self.uri}")
-        await self.progress.begin(_short(self.request.prompt))
+        await self.progress.begin(progress_title(self.request), self.begin_message)
         pump = asyncio.create_task(self._pump(), name=f"metaai edits {self.uri}")
         outcome: dict[str, Any] = {}
         try:
@@ -177,8 +185,7 @@ class Ask:
     async def _consume(self) -> None:
         from metaai_ls.provider import Revision
 
-        conversation = self.ls.conversation_for(self.uri, self.request.new_conversation)
-        stream = await backend.answer(self.ls.settings, self.messages, conversation)
+        stream = await backend.answer(self.ls.settings, self.messages, self.conversation)
         async with contextlib.aclosing(stream) as results:
             async for result in results:
                 if isinstance(result, Revision):
@@ -284,7 +291,7 @@ _STOPPED = (
 )
 
 
-def _short(text: str, limit: int = 80) -> str:
+def short(text: str, limit: int = 80) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -301,6 +308,47 @@ async def run_ask(
     ``token``: the client's work-done token from the command's params, if it gave one;
     ``replaces``: the id of the written answer a retry takes the place of.
     """
+    prepared = prepare_ask(ls, request, request_id, token, replaces)
+    if isinstance(prepared, dict):
+        return prepared
+    return await run_prepared(ls, prepared)
+
+
+def start_ask(ls: MetaAILanguageServer, request: AskRequest) -> dict[str, Any]:
+    """`"wait": false`: validated now, answered `{"started": true}` at once; the answer
+    streams and is written as with a waiting request, its end told through the progress
+    `end` and `window/showMessage`. On the server's own progress token: a client's
+    workDoneToken ends with its request."""
+    prepared = prepare_ask(ls, request, object(), None)
+    if isinstance(prepared, dict):
+        return {"started": False, **prepared}
+    ls.spawn(_run_in_background(ls, prepared), f"metaai.ask on {request.uri}")
+    return {"started": True}
+
+
+async def _run_in_background(ls: MetaAILanguageServer, ask: Ask) -> None:
+    tell_outcome(ls, ask.request, await run_prepared(ls, ask))
+
+
+def tell_outcome(ls: MetaAILanguageServer, request: AskRequest, result: dict[str, Any]) -> None:
+    """What a client that did not wait learns besides the progress `end` (errors were
+    shown already): a cancel, and a chat answer itself."""
+    if result.get("cancelled"):
+        ls.show(types.MessageType.Info, "Meta AI: cancelled; nothing half-written was left.")
+    elif "error" not in result and request.mode == "chat":
+        ls.log(types.MessageType.Info, f"Meta AI's answer:\n{result['text']}")
+        ls.show(types.MessageType.Info, f"Meta AI: {_capped(result['text'])}")
+
+
+def prepare_ask(
+    ls: MetaAILanguageServer,
+    request: AskRequest,
+    request_id: Any,
+    token: Any,
+    replaces: int | None = None,
+) -> Ask | dict[str, Any]:
+    """The ask, ready to run and counted as running; or its refusal (another answer is
+    being written there). Bad input raises InvalidParams."""
     document = ls.workspace.text_documents.get(request.uri)
     if document is None:
         raise invalid(f"{request.uri} is not open in the editor (open it first)")
@@ -313,7 +361,7 @@ async def run_ask(
         target = None  # the answer is returned and reported only
     writer = None
     if target is not None:
-        if any(ask.overlaps(target.start, target.end) for ask in ls.asks.on_uri(request.uri)):
+        if ls.asks.writing_over(request.uri, target.start, target.end):
             ls.show(types.MessageType.Warning, f"Meta AI: {BUSY}")
             return {"text": "", "error": BUSY}
         kept_id = ls.answers.keep_overlapping(request.uri, target.start, target.end)
@@ -322,18 +370,46 @@ async def run_ask(
             ls.refresh_code_lenses()
         sync = EditSync(index.text, target.start, target.end)
         writer = DocumentWriter(ls, request.uri, sync, f"Meta AI #{next(_labels)}")
-    progress = Progress(ls, token)
+    progress = Progress(ls, token, settings.progress_deltas)
     render = target.render if target else None
-    ask = Ask(ls, request, build_messages(context), writer, render, request_id, progress)
+    conversation = ls.conversation_for(request.uri, request.new_conversation)
+    begin = short(describe_instruction(request.prompt, context))
+    messages = build_messages(context)
+    ask = Ask(ls, request, messages, writer, render, request_id, progress, conversation, begin)
+    if target is not None:
+        ask.placement = ((start, end), target.start)
+        ask.replaces = replaces
     ls.asks.add(ask)
+    return ask
+
+
+async def run_prepared(ls: MetaAILanguageServer, ask: Ask) -> dict[str, Any]:
+    """Run a prepared ask to its end; a written answer gets its Keep · Discard · Retry."""
     try:
         result = await ask.run()
     finally:
         ls.asks.discard(ask)
-    if ask.kept and writer is not None:
-        ls.answers.add(request, writer, (start, end), target.start, replaces)
+    if ask.kept and ask.writer is not None and ask.placement is not None:
+        selection, region_start = ask.placement
+        # A replacing answer keeps the old id: the lenses an editor still shows there reach it.
+        ls.answers.add(ask.request, ask.writer, selection, region_start, ask.replaces)
         ls.refresh_code_lenses()
     return result
+
+
+def progress_title(request: AskRequest) -> str:
+    """The action's name: the code action's, else what the mode does."""
+    name = request.title or {"replace": "Replace", "insert": "Insert", "chat": "Ask"}[request.mode]
+    return f"Meta AI: {name}"
+
+
+SHOWN_ANSWER_LIMIT = 2000
+
+
+def _capped(text: str) -> str:
+    if len(text) <= SHOWN_ANSWER_LIMIT:
+        return text
+    return text[:SHOWN_ANSWER_LIMIT] + "… (the whole answer is in the log)"
 
 
 BUSY = (

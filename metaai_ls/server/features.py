@@ -7,7 +7,7 @@ from typing import Any
 
 from lsprotocol import types
 
-from . import backend, review
+from . import backend, chat, review
 from .actions import (
     ASK_COMMAND,
     CANCEL_COMMAND,
@@ -18,8 +18,9 @@ from .actions import (
     code_actions,
 )
 from .answers import code_lenses
+from .apply import APPLY_COMMAND, apply_code
 from .arguments import parse_ask_arguments
-from .ask import run_ask
+from .ask import run_ask, start_ask
 from .server import MetaAILanguageServer
 
 CODE_ACTION_KINDS = [
@@ -48,6 +49,11 @@ def create_server() -> MetaAILanguageServer:
     server.command(KEEP_COMMAND)(keep)
     server.command(DISCARD_COMMAND)(discard)
     server.command(RETRY_COMMAND)(retry)
+    server.command(chat.CHAT_COMMAND)(chat_message)
+    server.command(chat.CONVERSATIONS_COMMAND)(conversations)
+    server.command(chat.CONVERSATION_COMMAND)(conversation)
+    server.command(chat.FORGET_COMMAND)(forget)
+    server.command(APPLY_COMMAND)(apply)
     return server
 
 
@@ -77,13 +83,15 @@ def did_change(ls: MetaAILanguageServer, params: types.DidChangeTextDocumentPara
     document = ls.workspace.text_documents.get(uri)
     for running in ls.asks.on_uri(uri):
         running.observe(params, document)
+    for writer in ls.asks.writers_on(uri):
+        writer.observe(params, document)
     if ls.answers.observe(params, document):
         ls.refresh_code_lenses()  # an edit inside an answer keeps it
 
 
 def did_close(ls: MetaAILanguageServer, params: types.DidCloseTextDocumentParams) -> None:
     uri = params.text_document.uri
-    for running in ls.asks.on_uri(uri):
+    for running in [*ls.asks.on_uri(uri), *ls.asks.writers_on(uri)]:
         running.closed()
     ls.forget_document(uri)
 
@@ -95,6 +103,7 @@ def code_action(
         return None
     only = [str(kind) for kind in params.context.only] if params.context.only else None
     uri = params.text_document.uri
+    ls.remember_diagnostics(uri, params.context.diagnostics)  # for #diagnostics in a chat
     return code_actions(uri, params.range, params.context.diagnostics, ls.settings, only) or None
 
 
@@ -114,6 +123,8 @@ def progress_cancelled(
 
 async def ask(ls: MetaAILanguageServer, *arguments: Any) -> dict[str, Any]:
     request = parse_ask_arguments(arguments)
+    if not request.wait:
+        return start_ask(ls, request)
     return await run_ask(ls, request, ls.protocol.msg_id, ls.command_work_done_token)
 
 
@@ -141,6 +152,34 @@ async def discard(ls: MetaAILanguageServer, *arguments: Any) -> dict[str, Any]:
 
 
 async def retry(ls: MetaAILanguageServer, *arguments: Any) -> dict[str, Any]:
-    """Discard the written answer of {"uri", "id"?} and ask again with its prompt."""
+    """Discard the written answer of {"uri", "id"?, "wait"?} and ask again with its prompt."""
     answer = review.find_answer(ls, arguments, RETRY_COMMAND)
-    return await review.retry(ls, answer, ls.protocol.msg_id)
+    if not review.waits(arguments, RETRY_COMMAND):
+        return review.start_retry(ls, answer)
+    return await review.retry(ls, answer, ls.protocol.msg_id, ls.command_work_done_token)
+
+
+async def chat_message(ls: MetaAILanguageServer, *arguments: Any) -> dict[str, Any]:
+    """{message, conversation?, uri?, range?, references?} → {conversation, text}."""
+    request = chat.parse_chat_arguments(arguments)
+    return await chat.run_chat(ls, request, ls.protocol.msg_id, ls.command_work_done_token)
+
+
+async def conversations(ls: MetaAILanguageServer, *arguments: Any) -> list[dict[str, Any]]:
+    """[{id, title, updated, turns}], newest first."""
+    return await chat.list_conversations(ls)
+
+
+async def conversation(ls: MetaAILanguageServer, *arguments: Any) -> dict[str, Any]:
+    """{id} → {id, title, turns: [{role, text}]}."""
+    return await chat.show_conversation(ls, arguments)
+
+
+async def forget(ls: MetaAILanguageServer, *arguments: Any) -> dict[str, Any]:
+    """{id} or {all: true} → {forgotten: count}."""
+    return await chat.forget(ls, arguments)
+
+
+async def apply(ls: MetaAILanguageServer, *arguments: Any) -> dict[str, Any]:
+    """{uri, range, text}: the range replaced through one versioned, labelled edit."""
+    return await apply_code(ls, arguments)

@@ -54,6 +54,15 @@ def render_template(template: str, context: AskContext) -> str:
     )
 
 
+def describe_instruction(template: str, context: AskContext) -> str:
+    """The instruction as a person reads it: placeholders filled, the selection named."""
+    return (
+        template.replace("{language}", context.language)
+        .replace("{file}", context.file_name)
+        .replace("{selection}", "the selection")
+    )
+
+
 def build_messages(context: AskContext) -> list[dict[str, str]]:
     system = f"{SYSTEM} {RULES[context.mode]}"
     return [
@@ -71,7 +80,7 @@ def _user_content(context: AskContext) -> str:
     before = _cut_start(context.before, MAX_CONTEXT_CHARS)
     selection = _cut_end(context.selection, MAX_SELECTION_CHARS)
     after = _cut_end(context.after, MAX_CONTEXT_CHARS)
-    fence = _fence_for(before, selection, after)
+    fence = fence_for(before, selection, after)
     language = context.language
 
     def block(title: str, code: str) -> str:
@@ -90,7 +99,7 @@ def _user_content(context: AskContext) -> str:
     return "\n\n".join(parts)
 
 
-def _fence_for(*codes: str) -> str:
+def fence_for(*codes: str) -> str:
     """A fence longer than any backtick run in the code, so the code cannot close it."""
     runs = [len(run) for code in codes for run in BACKTICKS.findall(code)]
     return "`" * max([3, *(run + 1 for run in runs)])

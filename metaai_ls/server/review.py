@@ -8,8 +8,8 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
 from .answers import WrittenAnswer
-from .arguments import invalid
-from .ask import run_ask
+from .arguments import invalid, optional_bool
+from .ask import run_ask, tell_outcome
 from .text import TextIndex
 from .writer import FINAL_ATTEMPTS
 
@@ -54,7 +54,24 @@ async def discard(ls: MetaAILanguageServer, answer: WrittenAnswer) -> dict[str, 
     return {"discarded": True}
 
 
-async def retry(ls: MetaAILanguageServer, answer: WrittenAnswer, request_id: Any) -> dict[str, Any]:
+def waits(arguments: tuple[Any, ...], command: str) -> bool:
+    """The `"wait"` field of a `{uri, id?, wait?}` argument (default true)."""
+    return optional_bool(arguments[0], "wait", True, command)
+
+
+def start_retry(ls: MetaAILanguageServer, answer: WrittenAnswer) -> dict[str, Any]:
+    """`"wait": false`: answered at once; the retried answer streams as any other."""
+
+    async def run() -> None:
+        tell_outcome(ls, answer.request, await retry(ls, answer, object(), None))
+
+    ls.spawn(run(), f"metaai.retry on {answer.uri}")
+    return {"started": True}
+
+
+async def retry(
+    ls: MetaAILanguageServer, answer: WrittenAnswer, request_id: Any, token: Any
+) -> dict[str, Any]:
     """Discard the answer, then ask again with the same prompt on the same selection."""
     outcome = await discard(ls, answer)
     if not outcome["discarded"]:
@@ -66,4 +83,4 @@ async def retry(ls: MetaAILanguageServer, answer: WrittenAnswer, request_id: Any
     selection = TextIndex(document.source, ls.position_encoding).range(start, end)
     request = answer.request.with_range(selection)
     # The new answer takes the old one's id: the lenses still shown there reach it.
-    return await run_ask(ls, request, request_id, ls.command_work_done_token, answer.id)
+    return await run_ask(ls, request, request_id, token, answer.id)

@@ -19,6 +19,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 
 from metaai_ls import __version__
+from metaai_ls.history import History
 from metaai_ls.redact import redact
 
 from .answers import WrittenAnswers
@@ -29,9 +30,11 @@ if TYPE_CHECKING:
     from metaai_ls.provider import Conversation
 
     from .ask import Ask
+    from .writer import DocumentWriter
 
 logger = logging.getLogger(__name__)
 
+MAX_DIAGNOSTICS_KEPT = 100  # per document
 PRELOAD_DELAY = 0.2  # seconds after `initialized`: start-up itself never waits for it
 
 
@@ -128,10 +131,11 @@ class _Unparsable:
 
 
 class Asks:
-    """The asks now running."""
+    """The asks now running, and the other edits being written (metaai.applyCode)."""
 
     def __init__(self) -> None:
         self._asks: set[Ask] = set()
+        self._writers: set[DocumentWriter] = set()
 
     def add(self, ask: Ask) -> None:
         self._asks.add(ask)
@@ -139,8 +143,23 @@ class Asks:
     def discard(self, ask: Ask) -> None:
         self._asks.discard(ask)
 
+    def add_writer(self, writer: DocumentWriter) -> None:
+        self._writers.add(writer)
+
+    def discard_writer(self, writer: DocumentWriter) -> None:
+        self._writers.discard(writer)
+
     def on_uri(self, uri: str) -> Iterable[Ask]:
         return [ask for ask in self._asks if ask.uri == uri]
+
+    def writers_on(self, uri: str) -> Iterable[DocumentWriter]:
+        return [writer for writer in self._writers if writer.uri == uri]
+
+    def writing_over(self, uri: str, start: int, end: int) -> bool:
+        """Whether something is being written where ``[start, end]`` is (touching counts)."""
+        return any(ask.overlaps(start, end) for ask in self.on_uri(uri)) or any(
+            writer.sync.overlaps(start, end) for writer in self.writers_on(uri)
+        )
 
     def cancel_where(self, predicate: Callable[[Ask], bool], reason: str) -> int:
         chosen = [ask for ask in self._asks if predicate(ask)]
@@ -157,6 +176,9 @@ class MetaAILanguageServer(LanguageServer):
         self.asks = Asks()
         self.answers = WrittenAnswers()
         self.conversations: dict[tuple[str, str], Conversation] = {}
+        self.history = History()  # the conversations shared with the CLI and other editors
+        self.chatting: set[str | None] = set()  # conversations answering now
+        self.diagnostics_seen: dict[str, tuple[str, ...]] = {}  # from code action requests
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- what handlers use
@@ -220,11 +242,21 @@ class MetaAILanguageServer(LanguageServer):
         except Exception as error:  # the lenses are asked for again on the next change
             logger.debug("workspace/codeLens/refresh failed: %s", error)
 
+    def remember_diagnostics(self, uri: str, diagnostics: Iterable[types.Diagnostic]) -> None:
+        """The latest diagnostics a code action request carried (what #diagnostics means
+        when the client sends none with the reference)."""
+        from .references import describe_diagnostic
+
+        described = tuple(describe_diagnostic(d) for d in diagnostics)[:MAX_DIAGNOSTICS_KEPT]
+        if described or uri in self.diagnostics_seen:
+            self.diagnostics_seen[uri] = described
+
     def forget_document(self, uri: str) -> None:
         if self.answers.forget_document(uri):
             self.refresh_code_lenses()
         for key in [k for k in self.conversations if k[0] == uri]:
             del self.conversations[key]
+        self.diagnostics_seen.pop(uri, None)
 
     async def preload(self) -> None:
         """Import the provider once the editor is idle, so the first ask starts at once."""

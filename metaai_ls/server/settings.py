@@ -43,6 +43,7 @@ class Settings:
     model: str | None = None  # None: the backend's default (fast; muse-spark-1.3)
     context_lines: int = attrs.field(default=20)
     actions: tuple[UserAction, ...] = ()
+    progress_deltas: bool = False  # reports join to the answer (else: its last line)
 
     @context_lines.validator
     def _context_lines_in_range(self, attribute: Any, value: int) -> None:
@@ -66,6 +67,7 @@ NAMES = {
     "model": "model",
     "contextLines": "context_lines",
     "actions": "actions",
+    "progressDeltas": "progress_deltas",
 }
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
@@ -83,7 +85,14 @@ def _structure_int(value: Any, _: type) -> int:
     return value
 
 
+def _structure_bool(value: Any, _: type) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError("must be true or false")
+    return value
+
+
 _converter.register_structure_hook(str, _structure_str)
+_converter.register_structure_hook(bool, _structure_bool)
 _converter.register_structure_hook(int, _structure_int)
 
 

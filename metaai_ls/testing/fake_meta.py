@@ -34,9 +34,11 @@ DIALECTS = ("gateway", "abra")
 
 SCENARIOS = {
     "ok": "a complete answer",
+    "code": "an answer with one fenced code block (a Python function), as a refactor gets",
+    "long": "a long answer: 300 numbered lines, with code blocks",
     "sources": "a complete answer, then sources (Abra) or a search-results link (gateway)",
     "image": "a complete answer with a generated image",
-    "error_page": "Meta's 'Something Went Wrong' page",
+    "error_page": "Meta's 'Something Went Wrong' page (as a marker: the Abra dialect's answer)",
     "errors_line": "a few lines of answer, then an `errors` list",
     "unauthorized": "HTTP 401 (a gateway turn: close code 4001)",
     "forbidden": "HTTP 403 (a gateway turn: close code 4003)",
@@ -45,9 +47,9 @@ SCENARIOS = {
     "garbage": "blank, non-JSON and unknown frames or lines mixed into a complete answer",
     "cut": "the stream ends before the answer is complete",
     "reset": "the connection is dropped mid-stream",
-    "slow_first_byte": "the first byte of the answer comes after `slow_seconds`",
+    "slow_first_byte": "the first byte of the answer comes after `slow_seconds` (0.3 s)",
     "hang": "nothing after the request was taken, until the client gives up",
-    "slow": "a complete answer, one piece every `slow_interval` seconds",
+    "slow": "a complete answer, one piece every `slow_interval` seconds (0.05 s)",
     "expired": "gateway: a home page without an access token (the login expired)",
     "challenge": "gateway: the home page answers 403 with the challenge page first",
     "challenge_stays": "gateway: the challenge page comes back after it was solved",
@@ -63,6 +65,17 @@ SCENARIOS = {
     "leaky_error": "an error whose text echoes the request's cookie header and access token "
     "(API: its key), as a careless server's error page does",
 }
+# Scenarios of the home page, the login or the handshake: `--scenario` (or the config
+# endpoint) only, since no prompt has been sent when they apply.
+GLOBAL_ONLY = (
+    "geo",
+    "expired",
+    "challenge",
+    "challenge_stays",
+    "client_changed",
+    "no_ack",
+    "bad_key",
+)
 MARKER = re.compile(r"\[\[fake:([a-z_]+)\]\]")
 ERROR_PAGE = "<html><body><h1>Something Went Wrong</h1><p>Please try again.</p></body></html>"
 
@@ -217,10 +230,13 @@ class FakeMetaAI:
     # -- shared by the doors
 
     def choose(self, prompt: str) -> tuple[FakeAnswer, str]:
-        """The answer to give and how it goes wrong."""
-        answer = self.answers.popleft() if self.answers else FakeAnswer(_echo(prompt))
+        """The answer to give and how it goes wrong (or what it looks like)."""
         marker = MARKER.search(prompt)
-        return answer, marker.group(1) if marker else answer.scenario or self.scenario
+        queued = self.answers.popleft() if self.answers else None
+        scenario = marker.group(1) if marker else (queued and queued.scenario) or self.scenario
+        if queued is not None:
+            return queued, scenario
+        return FakeAnswer(SHAPED.get(scenario, _echo)(prompt)), scenario
 
     async def add_stream(self, record: StreamRecord) -> None:
         self.streams.append(record)
@@ -482,6 +498,27 @@ def _echo(prompt: str) -> str:
     return f"Meta AI (offline fake) read {len(prompt)} characters, beginning: {first}"
 
 
+def _code_answer(prompt: str) -> str:
+    return (
+        'Here is a simpler version:\n```python\ndef double(x):\n    """Twice x."""\n'
+        "    return 2 * x\n```\nIt multiplies instead of adding."
+    )
+
+
+def _long_answer(prompt: str) -> str:
+    lines = []
+    for number in range(1, 301):
+        if number % 50 == 0:
+            lines.append(f"```python\nstep_{number} = {number}  # part {number // 50}\n```")
+        else:
+            lines.append(f"{number}. The offline fake's long answer goes on, line {number} of 300.")
+    return "\n".join(lines)
+
+
+# Scenarios that shape the answer itself (when no answer is queued).
+SHAPED = {"code": _code_answer, "long": _long_answer}
+
+
 def cumulative(text: str, size: int) -> list[str]:
     """The snippets Meta AI would send: the answer so far, a few characters longer each time."""
     return [text[:end] for end in range(size, len(text), size)] + [text] if text else []
@@ -519,6 +556,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=0.02, help="seconds between pieces")
     parser.add_argument("--chunk-size", type=int, default=6, help="characters per piece")
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="ok")
+    parser.add_argument(
+        "--slow-interval", type=float, default=0.05, help="seconds between pieces when `slow`"
+    )
+    parser.add_argument(
+        "--slow-seconds", type=float, default=0.3, help="the wait of `slow_first_byte`"
+    )
     parser.add_argument("--dialect", choices=DIALECTS, default="gateway")
     parser.add_argument(
         "--debounce", type=float, default=0.3, help="seconds the gateway ignores a new stream"
@@ -533,6 +576,8 @@ def main(argv: list[str] | None = None) -> int:
             interval=args.interval,
             chunk_size=args.chunk_size,
             debounce=args.debounce,
+            slow_interval=args.slow_interval,
+            slow_seconds=args.slow_seconds,
         )
         fake.scenario = args.scenario
         url = await fake.start(args.host, args.port)

@@ -5,8 +5,9 @@ return {
   cmd = { 'metaai-ls', '--stdio' },
   -- No `filetypes`: Meta AI helps with any file.
   root_markers = { '.git' },
-  init_options = { metaai = {} },
-  settings = { metaai = {} },
+  -- progressDeltas: the reports join to the answer (the message area shows its tail).
+  init_options = { metaai = { progressDeltas = true } },
+  settings = { metaai = { progressDeltas = true } },
   handlers = {
     ['workspace/executeCommand'] = function(err, result, ctx)
       require('metaai').on_command_result(err, result, ctx)

@@ -80,11 +80,12 @@ async function start(): Promise<void> {
   const clientOptions: LanguageClientOptions = {
     documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
     outputChannel: output,
-    initializationOptions: initializationOptions((key) => setting(key)),
+    // Reports that join to the answer: the notification shows the answer's tail.
+    initializationOptions: { metaai: { progressDeltas: true, ...initializationOptions((key) => setting(key)).metaai } },
     middleware: {
       // Code actions, code lenses and the palette all reach the server through here.
       executeCommand: (name, args, next) => {
-        if (ASKING_COMMANDS.has(name)) return runAsk(name, withDocument(name, args));
+        if (ASKING_COMMANDS.has(name)) return runAsk(name, waiting(withDocument(name, args)));
         return next(name, withDocument(name, args));
       },
       workspace: {
@@ -126,6 +127,11 @@ function configurationChanged(event: vscode.ConfigurationChangeEvent): void {
     // The server pulls the section again (workspace/configuration).
     void client.sendNotification(DidChangeConfigurationNotification.type, { settings: null });
   }
+}
+
+/** The extension waits for the answer (its notification has Cancel; chat answers open). */
+function waiting(args: unknown[]): unknown[] {
+  return args.map((a) => (typeof a === "object" && a !== null ? { ...a, wait: true } : a));
 }
 
 /** Keep / Discard / Retry from the palette: the active document. */

@@ -8,8 +8,8 @@ local defaults = {
   -- Command that starts the server.
   cmd = nil,
   -- The server's `metaai` settings: cookiesFile, proxy, url, gatewayUrl, graphUrl, protocol,
-  -- backend, apiUrl, apiKeyFile, model, contextLines, actions.
-  settings = {},
+  -- backend, apiUrl, apiKeyFile, model, contextLines, actions, progressDeltas.
+  settings = { progressDeltas = true },
   -- 'account' (your meta.ai login) or 'api' (the Meta Model API; the key comes from
   -- MODEL_API_KEY in Neovim's environment, or `settings.apiKeyFile`). Shorthand for
   -- `settings.backend`.
@@ -148,7 +148,7 @@ function M.on_command_result(err, result, ctx)
       vim.lsp.codelens.refresh({ bufnr = bufnr })
     end
   end
-  if argument.mode ~= 'chat' or params.command ~= 'metaai.ask' or result.error or result.cancelled then
+  if argument.mode ~= 'chat' or params.command ~= 'metaai.ask' or result.error or result.cancelled or result.started then
     return -- errors and cancels were reported by the server
   end
   M.show_answer(result.text)
