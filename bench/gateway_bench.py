@@ -74,18 +74,13 @@ class Bare:
 
     async def __call__(self) -> tuple[float, float, str]:
         started = time.process_time()
-        cookie = {"cookie": "ecto_1_sess=bench"}
         async with aiohttp.ClientSession() as session:
-            if self.token is None:
-                async with session.get(self.fake.url + "/", headers=cookie) as response:
-                    self.token = TOKEN.search(await response.text()).group(1)
-            query = {k: v for k, v in self.ids["gateway"]["query"].items()}
-            query |= {"Authorization": self.token, "x-dgw-appid": self.ids["gateway"]["app_id"]}
-            query["x-dgw-app-clippy-request-id"] = "bench"
-            headers = {"origin": self.fake.url}
-            async with session.ws_connect(
-                self.fake.gateway_url, params=query, headers=headers
-            ) as ws:
+            try:
+                ws = await self.connect(session)
+            except aiohttp.WSServerHandshakeError:  # the fake restarted: a new token
+                self.token = None
+                ws = await self.connect(session)
+            async with ws:
                 opened = time.monotonic()
                 await ws.send_bytes(
                     frames.open_frame({"x-dgw-app-x-ecto-conversation-id": self.conversation})
@@ -103,6 +98,17 @@ class Bare:
                         break
                     received += len(message.data)
         return time.process_time() - started, 0.0, f"{received} bytes"
+
+    async def connect(self, session: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
+        if self.token is None:
+            cookie = {"cookie": "ecto_1_sess=bench"}
+            async with session.get(self.fake.url + "/", headers=cookie) as response:
+                self.token = TOKEN.search(await response.text()).group(1)
+        query = {k: v for k, v in self.ids["gateway"]["query"].items()}
+        query |= {"Authorization": self.token, "x-dgw-appid": self.ids["gateway"]["app_id"]}
+        query["x-dgw-app-clippy-request-id"] = "bench"
+        headers = {"origin": self.fake.url}
+        return await session.ws_connect(self.fake.gateway_url, params=query, headers=headers)
 
     def payload(self) -> str:
         rows = [
@@ -127,15 +133,15 @@ async def provider(quick: bool) -> list[dict[str, Any]]:
         for chars in lengths:
             answer = answer_of(chars)
             mine, floor, timed_floor = [], [], []
-            for _ in range(repeats):  # interleaved
-                await fake.configure(reset=True, answers=[answer], chunk_size=CHUNK)
+            for _ in range(repeats):  # interleaved; the fake restarts before each run
+                await fake.configure(reset=True, restart=True, answers=[answer], chunk_size=CHUNK)
                 cpu, first, text = await ours()
                 assert text == answer, "the streamed answer differs"
                 (stream,) = await fake.streams()
                 mine.append((cpu, first - stream["first_line_at"]))
-                await fake.configure(reset=True, answers=[answer], chunk_size=CHUNK)
+                await fake.configure(reset=True, restart=True, answers=[answer], chunk_size=CHUNK)
                 floor.append((await bare())[0])
-                await fake.configure(reset=True, answers=[answer], chunk_size=CHUNK)
+                await fake.configure(reset=True, restart=True, answers=[answer], chunk_size=CHUNK)
                 timed_floor.append((await timed())[0])
             ours_ms = statistics.median(c for c, _ in mine) * 1000
             bare_ms = statistics.median(floor) * 1000

@@ -21,6 +21,7 @@ from typing import Any
 from bench import (
     gateway_bench,
     history_bench,
+    latency_bench,
     provider_bench,
     server_bench,
     soak_bench,
@@ -42,6 +43,7 @@ async def main(quick: bool) -> dict[str, Any]:
     }
     results["startup"] = await startup_bench.run(runs=5 if quick else 15)
     results["gateway"] = await gateway_bench.run(quick)
+    results["latency"] = await latency_bench.run(quick)
     results["provider"] = await provider_bench.run(quick)
     results["server"] = await server_bench.run(quick)
     results["soak"] = await soak_bench.run(quick)
@@ -65,6 +67,7 @@ def report(results: dict[str, Any]) -> str:
         ),
     ]
     rows += gateway_bench.rows(results["gateway"])
+    rows += latency_bench.rows(results["latency"])
     for row in results["provider"]["lengths"]:
         label = f"abra {row['chars']} chars, {row['lines']} lines"
         if "g4f_cpu_ms" in row:

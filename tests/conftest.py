@@ -86,10 +86,12 @@ def private_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(autouse=True)
 def fresh_token_cache():
-    """Each test starts without access tokens cached by an earlier one."""
+    """Each test starts without access tokens or gateway sockets kept by an earlier one."""
     from metaai_ls.provider.home import TOKENS
+    from metaai_ls.provider.sockets import POOL
 
     TOKENS._tokens.clear()
+    POOL.forget_all()  # sockets of an earlier test's loop (closed when that loop ended)
 
 
 def assert_no_secret(*texts: str) -> None:

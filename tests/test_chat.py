@@ -366,3 +366,35 @@ def test_tags_in_the_message_are_read_as_codecompanion_users_type_them():
         references_in_message("#selection", "file:///w/c.py", point)
     with pytest.raises(JsonRpcInvalidParams, match="needs the current document"):
         references_in_message("#buffer", None, None)
+
+
+async def test_warmup_of_a_conversation_of_the_history(fake, cookie_file, tmp_path, workspace):
+    """A chat view reopened in another window warms the conversation it shows: the
+    follow-up then only sends its message, into Meta's same conversation."""
+
+    def editor():
+        return start_client(
+            client_capabilities("neovim"),
+            settings_for(fake, cookie_file),
+            str(tmp_path),
+            folder=str(workspace),
+        )
+
+    first = await editor()
+    started = await first.chat(message="first question")
+    await stop_client(first)  # its sockets close with it
+    second = await editor()
+    try:
+        sockets = fake.sockets
+        assert (
+            await second.command("metaai.warmup", {"conversation": started["conversation"]}) == {}
+        )
+        await wait_until(lambda: fake.sockets == sockets + 1)
+        before = len(fake.sent_messages())
+        follow_up = await second.chat(message="and then?", conversation=started["conversation"])
+        assert follow_up["conversation"] == started["conversation"]
+        assert fake.sockets == sockets + 1  # the warmed socket served the follow-up
+        sent = fake.sent_messages()
+        assert len(sent) == before + 1 and sent[-1].conversation_id == sent[0].conversation_id
+    finally:
+        await stop_client(second)

@@ -3,7 +3,9 @@ its pure parts (frames, the protobuf message, the answer's events) on their own.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
 import time
 
@@ -50,8 +52,11 @@ async def test_the_home_page_tells_the_dialect_and_the_message_carries_every_fie
 ):
     await collect(cookies)
     paths = [r.path for r in fake_env.requests]
-    assert paths == ["/", "/api/graphql", "/api/graphql", "/ws/clippy"]
-    home, warmup, mode, socket = fake_env.requests
+    # The token first; then the GraphQL calls run beside the handshake.
+    assert paths[0] == "/" and sorted(paths[1:]) == ["/api/graphql", "/api/graphql", "/ws/clippy"]
+    home = fake_env.requests[0]
+    warmup, mode = (r for r in fake_env.requests if r.path == "/api/graphql")
+    (socket,) = (r for r in fake_env.requests if r.path == "/ws/clippy")
     assert home.cookies == cookies
     assert warmup.json["doc_id"] == "e7f802582dbfed8e181b012e010993eb"
     assert mode.json["variables"]["input"]["mode"] == "think_fast"
@@ -351,3 +356,165 @@ def test_any_arrival_order_gives_the_exact_answer(pieces, random):
     out += answer.feed(_full(None, "".join(pieces)))
     assert all(isinstance(o, str) and o for o in out)
     assert "".join(out) == "".join(pieces)
+
+
+# -- the socket of a conversation (issue 19) and cached tokens (issue 17 §3)
+
+
+def handshakes(fake) -> list:
+    return [r for r in fake.requests if r.path == "/ws/clippy"]
+
+
+async def wait_for(predicate, timeout: float = 5.0) -> None:
+    async def poll() -> None:
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+async def test_a_follow_up_goes_on_the_kept_socket_with_the_next_sequence(fake_env, cookies):
+    from metaai_ls.provider.sockets import POOL
+
+    conversation = Conversation()
+    fake_env.answers.extend([FakeAnswer("first answer"), FakeAnswer("second answer")])
+    assert "".join(await collect(cookies, conversation=conversation)) == "first answer"
+    assert len(POOL) == 1  # kept, open
+    assert "".join(await collect(cookies, conversation=conversation)) == "second answer"
+    first, second = fake_env.sent_messages()
+    assert len(handshakes(fake_env)) == 1 and fake_env.sockets == 1  # no new handshake
+    assert first.fields["socket"] == second.fields["socket"]
+    assert (first.fields["sequence"], second.fields["sequence"]) == (0, 1)
+    assert second.fields["entry_point"].startswith("KADABRA__CHAT")
+    assert [r.path for r in fake_env.requests].count("/") == 1  # no token needed
+    assert fake_env.dropped == []
+
+
+@pytest.mark.parametrize("how", ["idle_close", "drain", "deauth", "restart"])
+async def test_a_follow_up_after_the_gateway_dropped_the_socket_is_answered(fake_env, cookies, how):
+    conversation = Conversation()
+    fake_env.answers.extend([FakeAnswer("one"), FakeAnswer("two")])
+    if how == "idle_close":
+        fake_env.idle_close = 0.05
+    elif how in ("drain", "deauth"):
+        fake_env.answers[0].scenario = how
+    await collect(cookies, conversation=conversation)
+    if how == "restart":
+        await fake_env.restart()  # forgets its tokens too: the cached one is refused
+    await wait_for(lambda: not fake_env.open_sockets)
+    assert "".join(await collect(cookies, conversation=conversation)) == "two"
+    assert fake_env.sockets == 2
+    homes = [r for r in fake_env.requests if r.path == "/"]
+    assert len(homes) == (2 if how in ("restart", "deauth") else 1)
+
+
+async def test_a_follow_up_whose_socket_died_before_any_text_is_sent_again(fake_env, cookies):
+    conversation = Conversation()
+    fake_env.answers.extend([FakeAnswer("one"), FakeAnswer("two", "drop_once")])
+    await collect(cookies, conversation=conversation)
+    assert "".join(await collect(cookies, conversation=conversation)) == "two"
+    prompts = [m.prompt for m in fake_env.sent_messages()]
+    assert prompts == ["Say hello"] * 3  # the lost turn went again, on a new socket
+    assert fake_env.sockets == 2 and conversation.turns == 2
+
+
+async def test_a_kept_socket_answers_pings_and_goes_after_its_idle_time(fake_env, cookies):
+    from metaai_ls.provider.sockets import POOL
+
+    fake_env.idle_pings = 0.05
+    ids = {"gateway": {"keep_socket_seconds": 0.6}}
+    await collect(cookies, identifiers=ids)
+    await wait_for(lambda: fake_env.pongs["gateway"] >= 3 and fake_env.pongs["websocket"] >= 3)
+    assert len(POOL) == 1
+    await wait_for(lambda: not fake_env.open_sockets)  # dropped by the client, unused
+    assert len(POOL) == 0
+
+
+async def test_a_cancelled_ask_leaves_no_socket_mid_answer_in_the_pool(fake_env, cookies):
+    from metaai_ls.provider.sockets import POOL
+
+    conversation = Conversation()
+    fake_env.scenario = "slow"
+    fake_env.answers.append(FakeAnswer("x" * 600))
+    started = asyncio.Event()
+
+    async def consume():
+        async for _ in MetaAIAccount.create_async_generator(
+            "fast", MESSAGES, cookies=cookies, conversation=conversation
+        ):
+            started.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(started.wait(), 5)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert len(POOL) == 0
+    await wait_for(lambda: not fake_env.open_sockets)
+    fake_env.scenario = "ok"
+    fake_env.answers.append(FakeAnswer(ANSWER))
+    assert "".join(await collect(cookies, conversation=conversation)) == ANSWER
+
+
+@pytest.mark.parametrize("scenario", ["cut", "errors_line", "revised"])
+async def test_only_a_cleanly_ended_turn_keeps_its_socket(fake_env, cookies, scenario):
+    from metaai_ls.provider.sockets import POOL
+
+    fake_env.scenario = scenario
+    with contextlib.suppress(MetaAIError):
+        await collect(cookies)
+    assert len(POOL) == (1 if scenario == "revised" else 0)
+
+
+async def test_the_graphql_calls_run_beside_the_handshake(fake_env, cookies):
+    fake_env.latencies["graphql"] = 0.4
+    await collect(cookies)
+    warmup, mode = (r for r in fake_env.requests if r.path == "/api/graphql")
+    (socket,) = handshakes(fake_env)
+    assert warmup.at < socket.at < mode.at  # the socket did not wait for the warm-up call
+
+
+async def test_the_graphql_calls_are_a_switch(fake_env, cookies):
+    fake_env.answers.append(FakeAnswer(ANSWER))
+    ids = {"gateway": {"setup_graphql": False}}
+    assert "".join(await collect(cookies, identifiers=ids)) == ANSWER
+    assert [r.path for r in fake_env.requests] == ["/", "/ws/clippy"]
+
+
+async def test_a_cached_token_the_gateway_forgot_is_replaced_once(fake_env, cookies):
+    await collect(cookies)
+    await fake_env.restart()  # between asks: every token it issued is forgotten
+    fake_env.answers.append(FakeAnswer(ANSWER))
+    assert "".join(await collect(cookies)) == ANSWER  # a new conversation: a handshake
+    refused, accepted = handshakes(fake_env)[1:]
+    assert refused.query["Authorization"] != accepted.query["Authorization"]
+    assert [r.path for r in fake_env.requests].count("/") == 2
+
+
+async def test_only_a_refusal_of_the_fresh_token_is_a_login_error(fake_env, cookies):
+    await collect(cookies)
+    fake_env.scenario = "unauthorized"  # every handshake refused from now on
+    with pytest.raises(LoginExpiredError, match="HTTP 401"):
+        await collect(cookies)
+    assert len(handshakes(fake_env)) == 3  # the cached token, then one fresh one
+
+
+@pytest.mark.parametrize("scenario", ["greeting", "slow_first_byte", "thinking"])
+async def test_frames_without_text_do_not_end_the_wait_for_the_first_text(
+    fake_env, cookies, scenario
+):
+    # A greeting before the ack, the small ack after the message, reasoning: then a
+    # silence longer than the read time-out, shorter than the first-text one.
+    fake_env.scenario = scenario
+    fake_env.slow_seconds = 0.8
+    fake_env.latencies["first_text"] = 0.8
+    fake_env.answers.append(FakeAnswer(ANSWER))
+    chunks = await collect(cookies, read_timeout=0.3, first_text_timeout=5)
+    assert "".join(chunks) == ANSWER
+
+
+async def test_the_first_text_time_out_still_ends_a_silent_turn(fake_env, cookies):
+    fake_env.scenario = "slow_first_byte"
+    fake_env.slow_seconds = 3
+    with pytest.raises(MetaAITimeoutError, match="start answering"):
+        await collect(cookies, read_timeout=0.2, first_text_timeout=0.6)

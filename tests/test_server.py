@@ -55,6 +55,7 @@ async def test_capabilities(client):
         "metaai.conversation",
         "metaai.forget",
         "metaai.applyCode",
+        "metaai.warmup",
     }
     assert capabilities.code_lens_provider is not None
     assert types.CodeActionKind.QuickFix in capabilities.code_action_provider.code_action_kinds

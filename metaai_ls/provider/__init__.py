@@ -9,6 +9,7 @@ from .cookies import Cookies, forget_cookies, get_cookies, load_cookie_file
 from .errors import (
     AnswerCutOffError,
     ApiKeyError,
+    AskTimeoutError,
     BlockedError,
     ClientChangedError,
     ConfigError,
@@ -32,6 +33,7 @@ from .results import ImageResponse, Result, Revision, Source, Sources
 __all__ = [
     "AnswerCutOffError",
     "ApiKeyError",
+    "AskTimeoutError",
     "BlockedError",
     "ClientChangedError",
     "ConfigError",

@@ -18,11 +18,12 @@ from .abra import AbraDialect
 from .conversation import Conversation
 from .cookies import Cookies, forget_cookies, get_cookies
 from .errors import LoginRequiredError
-from .gateway import GatewayDialect
+from .gateway import GatewayDialect, pool_key
 from .home import TOKENS, HomePage, load_home
 from .identifiers import Identifiers
 from .prompt import Messages, format_prompt
 from .results import Result
+from .sockets import POOL
 from .transport import Timeouts, Transport, TransportClient
 
 NO_ANONYMOUS = "Meta AI needs a meta.ai login today (no anonymous use)."
@@ -53,6 +54,7 @@ class MetaAI(TransportClient):
         connect_timeout: float | None = None,
         read_timeout: float | None = None,
         first_text_timeout: float | None = None,
+        ask_timeout: float | None = None,
         identifiers: Mapping[str, Any] | None = None,
         url: str | None = None,
         graph_url: str | None = None,
@@ -72,7 +74,7 @@ class MetaAI(TransportClient):
         }
         self.transport = Transport(
             proxy,
-            Timeouts(connect_timeout, read_timeout, first_text_timeout),
+            Timeouts(connect_timeout, read_timeout, first_text_timeout, ask_timeout),
             headers,
             self.web_url,
         )
@@ -108,16 +110,43 @@ class MetaAI(TransportClient):
         """The dialect's own answer generator: no layer of ours between it and the caller
         (each one costs per delta)."""
         model_name, _ = self.ids.model(model)  # an unknown model fails before any request
-        dialect = await self.dialect(cookies)
-        return dialect.ask(message, conversation or Conversation(), model_name)
+        conversation = conversation or Conversation()
+        dialect = await self.dialect(cookies, conversation)
+        return dialect.ask(message, conversation, model_name)
 
-    async def dialect(self, cookies: Cookies | None) -> Dialect:
+    async def warm_up(
+        self, cookies: Cookies, conversation: Conversation | None, model: str | None
+    ) -> bool:
+        """Make the next ask on ``conversation`` (None: a new one) only send its message
+        (the gateway dialect; False where there is nothing to warm)."""
+        login = cookies.get(self.ids.login_cookie("gateway"))
+        if self.protocol == "abra" or not login:
+            return False
+        key, conversation_id = pool_key(login, self.gateway_url), conversation and conversation.id
+        if POOL.ready_for(key, conversation_id):
+            return False
+        # Marked before the home page is read: an ask starting meanwhile waits for this.
+        with POOL.warming(key, conversation_id):
+            dialect = await self.dialect(cookies, conversation)
+            if not isinstance(dialect, GatewayDialect):
+                return False
+            await dialect.warm_up(conversation, model)
+        return True
+
+    async def dialect(
+        self, cookies: Cookies | None, conversation: Conversation | None = None
+    ) -> Dialect:
         """The dialect the site speaks: ``protocol``, else what the home page tells."""
         gateway_login = bool(cookies) and self.ids.login_cookie("gateway") in cookies
         if self.protocol != "abra" and gateway_login:
-            key = TOKENS.key(cookies[self.ids.login_cookie("gateway")])
-            if TOKENS.get(key, float(self.ids["web"]["token_max_age_seconds"])):
-                return self._gateway(cookies, None)  # a fresh token: no home page needed
+            login = cookies[self.ids.login_cookie("gateway")]
+            kept = POOL.ready_for(
+                pool_key(login, self.gateway_url), conversation and conversation.id
+            )
+            if kept or TOKENS.get(
+                TOKENS.key(login), float(self.ids["web"]["token_max_age_seconds"])
+            ):
+                return self._gateway(cookies, None)  # no home page needed
         if self.protocol == "gateway" and not gateway_login:
             raise self.no_login(("gateway",), cookies)
         home = await load_home(self.transport, self.web_url, cookies, self.ids, forget_cookies)
@@ -197,6 +226,7 @@ OPTIONS = (
     "connect_timeout",
     "read_timeout",
     "first_text_timeout",
+    "ask_timeout",
     "identifiers",
     "url",
     "graph_url",

@@ -16,6 +16,7 @@ from typing import Any
 from .doors import DoorOptions, cookies_from_file
 from .errors import LoginRequiredError, MetaAIError
 from .files import world_readable
+from .transport import display_url
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,7 +98,8 @@ async def _account_steps(options: DoctorOptions) -> AsyncIterator[Step]:
         except MetaAIError as error:
             raise _fail("home page", error) from None
         challenge = "challenge page solved" if home.challenge_solved else "no challenge"
-        yield Step("home page", True, f"{client.web_url} answered ({challenge}, {_ms(started)})")
+        where = display_url(client.web_url)
+        yield Step("home page", True, f"{where} answered ({challenge}, {_ms(started)})")
         token = home.access_token(client.ids)
         lsd, _ = home.abra_tokens()
         dialect = dialect_of(home, client.protocol, client.ids)
@@ -139,9 +141,8 @@ async def _handshake(gateway: Any, token: str) -> AsyncIterator[Step]:
         ) from None
     except MetaAIError as error:
         raise _fail(f"gateway {gateway.last_phase}", error) from None
-    yield Step(
-        "gateway", True, f"{gateway.gateway_url}: handshake and acknowledgement ({_ms(started)})"
-    )
+    where = display_url(gateway.gateway_url)
+    yield Step("gateway", True, f"{where}: handshake and acknowledgement ({_ms(started)})")
 
 
 async def _send(client: Any, cookies: Any, conversation: Any, model: str) -> AsyncIterator[Step]:
@@ -173,7 +174,11 @@ async def _api_steps(options: DoctorOptions) -> AsyncIterator[Step]:
             models = await client.list_models()
         except MetaAIError as error:
             raise _fail("models", error) from None
-        yield Step("models", True, f"{client.api_url} offers {', '.join(models)} ({_ms(started)})")
+        yield Step(
+            "models",
+            True,
+            f"{display_url(client.api_url)} offers {', '.join(models)} ({_ms(started)})",
+        )
         model = client.model_name(options.model)
         if model not in models:
             raise _fail("model", f"{model!r} is not offered", f"Set `model` to one of {models}.")

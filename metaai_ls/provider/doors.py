@@ -27,6 +27,7 @@ class DoorOptions:
     api_url: str | None = None
     protocol: str | None = None
     model: str | None = None
+    ask_timeout: float | None = None  # None: METAAI_ASK_TIMEOUT, then 900 s
 
 
 async def cookies_from_file(path: str | None) -> Cookies | None:
@@ -66,4 +67,5 @@ async def open_answer(
         graph_url=options.graph_url,
         gateway_url=options.gateway_url,
         protocol=options.protocol,
+        ask_timeout=options.ask_timeout,
     )

@@ -181,6 +181,18 @@ class MetaAITimeoutError(MetaAIError):
         )
 
 
+class AskTimeoutError(MetaAITimeoutError):
+    """The whole ask took longer than its deadline, whatever kept it busy."""
+
+    def __init__(self, seconds: float, phase: str) -> None:
+        MetaAIError.__init__(
+            self,
+            f"Meta AI's answer did not end within {seconds:g} seconds in all ({phase}); "
+            "activity without answer text does not keep an ask going for ever. Ask again, "
+            "or raise METAAI_ASK_TIMEOUT (the `askTimeout` setting) for very long answers.",
+        )
+
+
 class ConnectionFailedError(MetaAIError):
     exit_code = 8
 

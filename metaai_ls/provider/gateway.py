@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
+import dataclasses
 import getpass
 import hashlib
 import json
@@ -17,12 +19,13 @@ import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import frames, protowire
 from .cookies import forget_cookies
 from .errors import (
     AnswerCutOffError,
+    AskTimeoutError,
     ClientChangedError,
     ConfigError,
     GeoBlockedError,
@@ -36,7 +39,9 @@ from .gateway_answer import GatewayAnswer
 from .home import TOKENS, HomePage, load_home
 from .identifiers import Identifiers
 from .results import Result
-from .transport import Transport, check_status, cookie_header
+from .sockets import DEAUTH, DRAIN, PING, PONG, POOL, GatewaySocket
+from .transport import Transport, check_status, cookie_header, origin_of
+from .warmup import GATE
 
 if TYPE_CHECKING:
     import aiohttp
@@ -51,6 +56,38 @@ MAX_FRAME_BYTES = 16 << 20
 
 class Rejected(Exception):
     """The gateway ended the turn before any text: the token or the message was refused."""
+
+
+class _Lost(Exception):
+    """The socket went away before any answer text (closed, drained, de-authorised): the
+    turn may be sent again on a new one. ``login``: closed as a refused login."""
+
+    def __init__(self, login: bool = False) -> None:
+        self.login = login
+
+
+class _Refused(Exception):
+    """The handshake was refused with 401/403: the token, not yet the login."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+
+class _Silent(Exception):
+    """Nothing (with text, where text is awaited) came in time."""
+
+
+@dataclasses.dataclass
+class _Tries:
+    """What one ask may do again, once each: a fresh token, a new socket for a kept one."""
+
+    fresh: bool = False  # the next token comes from a new home page
+    reconnected: bool = False
+
+
+def pool_key(login: str, gateway_url: str) -> str:
+    """Whose kept sockets these are: a digest of the login (no cookie value) and the gateway."""
+    return f"{TOKENS.key(login)} {gateway_url}"
 
 
 class GatewayDialect:
@@ -69,23 +106,23 @@ class GatewayDialect:
         self.ids = ids
         self.gw = ids["gateway"]
         self.web_url = web_url
+        self.origin = origin_of(web_url) or web_url  # never its user:password
         self.gateway_url = gateway_url
         self.cookies = dict(home.cookies if home else cookies)
         self.home = home
         login = cookies.get(ids.login_cookie("gateway"), "")
         self.token_key = TOKENS.key(login)
-        self.socket_id = str(uuid.uuid4())
-        self.session_id = str(uuid.uuid4())
+        self.pool_key = pool_key(login, gateway_url)
         self.last_phase = ""  # for `doctor`: how far a turn got
 
     # -- the access token
 
-    async def token(self, fresh: bool = False) -> str:
-        """The ``ecto1:`` token: cached for at most ``token_max_age_seconds``, else read
-        from the home page."""
+    async def token(self, fresh: bool = False) -> tuple[str, bool]:
+        """The ``ecto1:`` token, and whether it came from the cache (at most
+        ``token_max_age_seconds`` old) rather than from a home page just read."""
         max_age = float(self.ids["web"]["token_max_age_seconds"])
-        if not fresh and (cached := TOKENS.get(self.token_key, max_age)):
-            return cached
+        if not fresh and self.home is None and (cached := TOKENS.get(self.token_key, max_age)):
+            return cached, True
         if fresh or self.home is None:
             self.home = await load_home(
                 self.transport, self.web_url, self.cookies, self.ids, forget_cookies
@@ -98,7 +135,7 @@ class GatewayDialect:
                 "The meta.ai cookies given hold no login (the home page has no access token)."
             )
         TOKENS.put(self.token_key, token)
-        return token
+        return token, False
 
     # -- a turn
 
@@ -106,36 +143,95 @@ class GatewayDialect:
         self, prompt: str, conversation: Conversation, model: str
     ) -> AsyncIterator[Result]:
         _, mode = self.ids.model(model)
+        socket = await self._kept_socket(conversation)
+        tries = _Tries()
+        reused = socket is not None
         conversation.start()
-        for attempt in range(2):
-            token = await self.token(fresh=attempt > 0)
-            if not conversation.follow_up and self.gw["setup_graphql"] and attempt == 0:
-                await self.prepare(conversation.id, mode)
-            answer = GatewayAnswer(self.gw["reasoning_typename"], self.gw["reasoning_path"])
-            try:
-                # The answer loop runs here, not in a generator of its own: every
-                # generator layer costs per delta.
-                phase = "connecting to Meta AI's gateway"
-                with self.transport.errors(phase, lambda answer=answer: answer.length):
-                    async with await self.start_turn(token, prompt, conversation, mode) as socket:
-                        wait = self.transport.timeouts.first_text
-                        while (
-                            results := await self._next_results(socket, answer, wait)
-                        ) is not None:
-                            wait = self.transport.timeouts.read
+        setup = self._setup(conversation, mode, socket)
+        try:
+            while True:
+                answer = GatewayAnswer(self.gw["reasoning_typename"], self.gw["reasoning_path"])
+                try:
+                    # The answer loop runs here, not in a generator of its own: every
+                    # generator layer costs per delta.
+                    phase = "connecting to Meta AI's gateway"
+                    with self.transport.errors(phase, lambda answer=answer: answer.length):
+                        if socket is None:
+                            socket = await self._connect(conversation.id, tries)
+                        if setup is not None:
+                            await setup  # the GraphQL calls ran beside the handshake
+                            setup = None
+                        await self._send(socket, prompt, conversation, mode)
+                        text_by = time.monotonic() + self.transport.timeouts.first_text
+                        read = self.transport.timeouts.read
+                        while not answer.done:
+                            length = answer.length
+                            results = await self._next_results(socket, answer, text_by)
+                            if answer.length > length:  # only text is progress
+                                text_by = time.monotonic() + read
                             for result in results:
                                 yield result
-            except Rejected:
-                TOKENS.forget(self.token_key)
-                if attempt:
-                    raise ClientChangedError(
-                        "the gateway ended the turn without an answer twice, with a fresh "
-                        "access token; it may ignore the prompt message's fields"
-                    ) from None
-                logger.info("the gateway rejected the turn; once more with a fresh token")
-                continue
+                except (_Lost, Rejected) as failure:
+                    await socket.close()
+                    socket = None
+                    self._again(failure, reused, tries)
+                    reused = False
+                    continue
+                break
             conversation.turns += 1
+            socket.turns += 1
+            POOL.put(socket, float(self.gw["keep_socket_seconds"]))
+            socket = None
+        finally:
+            if socket is not None:  # failed or cancelled mid-turn: never kept
+                await socket.close()
+            if setup is not None:
+                setup.cancel()
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await setup
+
+    def _again(self, failure: Exception, reused: bool, tries: _Tries) -> None:
+        """Let the turn go again on a new socket (before any text), or raise the error."""
+        if isinstance(failure, _Lost) and not failure.login and reused and not tries.reconnected:
+            logger.info("the kept gateway socket was gone; the turn goes on a new one")
+            tries.reconnected = True
             return
+        TOKENS.forget(self.token_key)
+        if isinstance(failure, _Lost) and failure.login:
+            if tries.fresh:
+                forget_cookies()
+                raise LoginExpiredError()
+        elif tries.fresh:
+            raise ClientChangedError(
+                "the gateway ended the turn without an answer twice, with a fresh "
+                "access token; it may ignore the prompt message's fields"
+            ) from None
+        logger.info("the gateway refused the turn; once more with a fresh token")
+        tries.fresh = True
+
+    async def _kept_socket(self, conversation: Conversation) -> GatewaySocket | None:
+        """The conversation's kept socket, or for a new conversation a warmed one (whose
+        conversation id it then adopts)."""
+        wait = min(self.transport.timeouts.read, self.transport.remaining())
+        asked_for = conversation.id
+        socket = await POOL.take(self.pool_key, asked_for, wait)
+        if socket is not None and socket.warmed:
+            GATE.used(asked_for)  # the next intent may warm again
+        if socket is not None and asked_for is None:
+            conversation.id = socket.conversation_id
+        return socket
+
+    def _setup(
+        self, conversation: Conversation, mode: Mapping[str, Any], socket: GatewaySocket | None
+    ) -> asyncio.Task[None] | None:
+        """The web client's warm-up and mode calls, once per conversation, started at once
+        so that they run beside the handshake."""
+        if conversation.follow_up or not self.gw["setup_graphql"]:
+            return None
+        if socket is not None and socket.prepared_mode == mode["graphql_mode"]:
+            return None  # a warm-up made them
+        assert conversation.id is not None
+        return asyncio.create_task(self.prepare(conversation.id, mode))
 
     async def prepare(self, conversation_id: str, mode: Mapping[str, Any]) -> None:
         """The web client's warm-up and mode calls, once per conversation."""
@@ -149,147 +245,282 @@ class GatewayDialect:
             **cookie_header(self.cookies),
             "content-type": "application/json",
             "accept": "multipart/mixed, application/json",
-            "origin": self.web_url,
-            "referer": self.web_url + "/",
+            "origin": self.origin,
+            "referer": self.origin + "/",
             "x-asbd-id": self.ids["asbd_id"],
         }
         body = json.dumps({"doc_id": doc_id, "variables": variables})
         with self.transport.errors("calling Meta AI's GraphQL API"):
             async with self.transport.session.post(
-                url, data=body, headers=headers, proxy=self.transport.http_proxy
+                url,
+                data=body,
+                headers=headers,
+                proxy=self.transport.http_proxy,
+                timeout=self.transport.request_timeout(),
             ) as response:
                 text = await response.text(errors="replace")
                 check_status(response.status, text, True, response.headers, forget_cookies)
         return _graphql_data(text)
 
-    async def start_turn(
-        self, token: str, prompt: str, conversation: Conversation, mode: Mapping[str, Any]
-    ) -> aiohttp.ClientWebSocketResponse:
-        """A socket with the prompt sent on a new, acknowledged stream."""
-        request_id = str(uuid.uuid4())
-        self.last_phase = "handshake"
-        socket = await self._connect(self._query(token, request_id))
+    # -- warming up ahead of an ask
+
+    async def warm_up(self, conversation: Conversation | None, model: str | None) -> None:
+        """Open (and keep) the socket and stream the next ask on ``conversation`` would
+        use (None: a new conversation, whose id the next new one adopts), with a fresh
+        token: at most what one ask would send (one home page, a new conversation's
+        GraphQL calls, one handshake). ``POOL.warming`` is the caller's."""
+        conversation_id = conversation.id if conversation is not None else None
+        _, mode = self.ids.model(model)
+        await self._fresh_token_at_hand()
+        new_id = conversation_id or str(uuid.uuid4())
+        setup = None
+        if conversation_id is None and self.gw["setup_graphql"]:
+            setup = asyncio.create_task(self.prepare(new_id, mode))
         try:
-            await self._open(socket, conversation.id)
-            payload = self.prompt_message(prompt, conversation, mode, request_id)
-            frame = frames.data_frame(
-                {"req-id": request_id, "payload": base64.b64encode(payload).decode()}, 0
-            )
-            await socket.send_bytes(frame)
+            with self.transport.errors("warming up Meta AI's gateway"):
+                socket = await self._connect(new_id, _Tries())
+                try:
+                    if setup is not None:
+                        await setup
+                        socket.prepared_mode = mode["graphql_mode"]
+                except BaseException:
+                    await socket.close()
+                    raise
+        finally:
+            if setup is not None and not setup.done():
+                setup.cancel()
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await setup
+        socket.warmed = True
+        POOL.put(socket, float(self.gw["warm_stream_seconds"]), new=conversation_id is None)
+
+    async def _fresh_token_at_hand(self) -> None:
+        """A token young enough that the ask needs no home page (unless it is refused)."""
+        max_age = float(self.ids["web"]["token_max_age_seconds"])
+        if self.home is None and TOKENS.get(self.token_key, max_age / 2) is None:
+            await self.token(fresh=True)
+
+    # -- the socket
+
+    async def _connect(self, conversation_id: str, tries: _Tries) -> GatewaySocket:
+        """A new socket with the conversation's stream opened and acknowledged. A cached
+        token the handshake refuses may have been revoked early: once more with a fresh
+        one; only a refusal of that one means the login expired."""
+        while True:
+            token, cached = await self.token(fresh=tries.fresh)
+            try:
+                return await self._open_socket(token, conversation_id)
+            except _Refused as refused:
+                TOKENS.forget(self.token_key)
+                if cached and not tries.fresh:
+                    logger.info("the gateway refused a cached token; once more with a fresh one")
+                    tries.fresh = True
+                    continue
+                forget_cookies()
+                raise LoginExpiredError(refused.status) from None
+
+    async def _open_socket(self, token: str, conversation_id: str) -> GatewaySocket:
+        self.last_phase = "handshake"
+        max_age = float(self.ids["web"]["token_max_age_seconds"])
+        expires = time.monotonic() + max_age - (TOKENS.age(self.token_key) or 0.0)
+        session = self.transport.new_session(follow_redirects=False)
+        try:
+            ws = await self._handshake(session, self._query(token, str(uuid.uuid4())))
+        except BaseException:
+            await session.close()
+            raise
+        socket = GatewaySocket(session, ws, self.pool_key, conversation_id, expires, self.token_key)
+        try:
+            await self._open(socket, conversation_id)
         except BaseException:
             await socket.close()
             raise
-        self.last_phase = "answer"
-        logger.debug("sent a prompt of %d characters to the gateway", len(prompt))
         return socket
 
     async def handshake(self, token: str) -> None:
         """Connect and open a stream, as a turn does, without sending a message (doctor)."""
-        self.last_phase = "handshake"
         with self.transport.errors("connecting to Meta AI's gateway"):
-            async with await self._connect(self._query(token, str(uuid.uuid4()))) as socket:
-                await self._open(socket, str(uuid.uuid4()))
+            try:
+                socket = await self._open_socket(token, str(uuid.uuid4()))
+            except _Refused as refused:
+                raise LoginExpiredError(refused.status) from None
+            await socket.close()
 
     def _query(self, token: str, request_id: str) -> dict[str, str]:
         values = {"access_token": token, "request_id": request_id, "app_id": self.gw["app_id"]}
         return {k: str(protowire.fill(v, values)) for k, v in self.gw["query"].items()}
 
-    async def _connect(self, query: dict[str, str]) -> aiohttp.ClientWebSocketResponse:
+    async def _handshake(
+        self, session: aiohttp.ClientSession, query: dict[str, str]
+    ) -> aiohttp.ClientWebSocketResponse:
         import aiohttp
 
-        headers = {"origin": self.web_url, "user-agent": self.ids["user_agent"]}
+        headers = {"origin": self.origin, "user-agent": self.ids["user_agent"]}
         try:
-            return await self.transport.session.ws_connect(
+            return await session.ws_connect(
                 self.gateway_url,
                 params=query,
                 headers=headers,
                 proxy=self.transport.http_proxy,
-                autoping=True,
+                autoping=False,  # pings are answered by hand: they must not extend a wait
                 heartbeat=None,
                 max_msg_size=MAX_FRAME_BYTES,
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=2.0),
             )
         except aiohttp.WSServerHandshakeError as error:
-            raise _handshake_error(error.status, error.headers, self.token_key) from None
+            if error.status in (401, 403):
+                raise _Refused(error.status) from None
+            raise _handshake_error(error.status, error.headers) from None
 
-    async def _open(self, socket: aiohttp.ClientWebSocketResponse, conversation_id: str) -> None:
+    async def _open(self, socket: GatewaySocket, conversation_id: str) -> None:
         """The open frame, then the acknowledgement; at least ``open_wait_ms`` (the
-        gateway debounces a new stream)."""
+        gateway debounces a new stream). Frames before it (greetings) do not extend the
+        wait."""
         values = {"conversation_id": conversation_id}
         payload = {k: protowire.fill(v, values) for k, v in self.gw["open_payload"].items()}
         opened = time.monotonic()
-        await socket.send_bytes(frames.open_frame(payload))
+        await socket.ws.send_bytes(frames.open_frame(payload))
         self.last_phase = "acknowledgement"
         marker = self.gw["ack_marker"].encode()
-        read = self.transport.timeouts.read
+        until = opened + self.transport.timeouts.read
         while True:
-            data = await self._receive(socket, read, "waiting for the gateway's acknowledgement")
+            try:
+                data = await self._receive(socket, until)
+            except _Silent:
+                self._raise_timeout(self.transport.timeouts.read, "the gateway's acknowledgement")
             if data is None:
                 raise Rejected()
             if marker in data:
                 break
+            await self._answer_pings(socket, data)
         wait = self.gw["open_wait_ms"] / 1000 - (time.monotonic() - opened)
         if wait > 0:
             await asyncio.sleep(wait)
 
-    async def _next_results(
-        self, socket: aiohttp.ClientWebSocketResponse, answer: GatewayAnswer, wait: float
-    ) -> list[Result] | None:
-        """The results of the next message (often none); None once the turn has ended."""
-        if answer.done:
-            return None
-        try:
-            data = await self._receive(socket, wait, "waiting for Meta AI to start answering")
-        except MetaAITimeoutError:
-            if answer.length:
-                raise AnswerCutOffError(answer.length) from None
-            raise
-        if data is None:  # the socket closed
-            if answer.length:
-                raise AnswerCutOffError(answer.length)
-            raise Rejected()
-        if (body := frames.lone_data_body(data)) is not None:  # the usual message
-            event = frames.event_of(body)
-            return answer.feed(event) if event is not None else []
-        results: list[Result] = []
-        for frame in frames.read_frames(data):
-            if frame.type == frames.END:
-                results += answer.flush_held()
-                if not answer.length:
-                    raise Rejected()
-                answer.done = True
-                break
-            if frame.type == frames.DATA and (event := frames.event_of(frame.body)) is not None:
-                results += answer.feed(event)
-        return results
-
-    async def _receive(
-        self, socket: aiohttp.ClientWebSocketResponse, timeout: float, phase: str
-    ) -> bytes | None:
-        """The next message's bytes; None when the socket closed."""
+    async def _send(
+        self,
+        socket: GatewaySocket,
+        prompt: str,
+        conversation: Conversation,
+        mode: Mapping[str, Any],
+    ) -> None:
+        """The prompt as the next data frame of the socket's stream."""
         import aiohttp
 
+        request_id = str(uuid.uuid4())
+        payload = self.prompt_message(prompt, conversation, mode, request_id, socket.ids)
+        body = {"req-id": request_id, "payload": base64.b64encode(payload).decode()}
+        if socket.ws.closed:
+            raise _Lost()
         try:
-            # aiohttp's own time-out: no task per frame, as asyncio.wait_for would make.
-            message = await socket.receive(timeout)
-        except (TimeoutError, asyncio.TimeoutError):
-            raise MetaAITimeoutError(timeout, phase) from None
-        if message.type == aiohttp.WSMsgType.BINARY:
-            return message.data
-        if message.type == aiohttp.WSMsgType.TEXT:
-            return frames.frame(frames.DATA, b"\x00\x80" + message.data.encode())
-        code = socket.close_code
-        if code in LOGIN_CLOSE_CODES:
-            TOKENS.forget(self.token_key)
-            raise LoginExpiredError()
-        return None
+            await socket.ws.send_bytes(frames.data_frame(body, socket.next_sequence))
+        except (ConnectionError, aiohttp.ClientError):
+            raise _Lost() from None
+        socket.next_sequence += 1
+        socket.warmed = False
+        self.last_phase = "answer"
+        logger.debug("sent a prompt of %d characters to the gateway", len(prompt))
+
+    async def _next_results(
+        self, socket: GatewaySocket, answer: GatewayAnswer, text_by: float
+    ) -> list[Result]:
+        """The results of the next message (often none); ``answer.done`` once the turn
+        has ended. ``text_by``: when the next text is due (frames without text do not
+        move it)."""
+        try:
+            data = await self._receive(socket, min(text_by, self.transport.deadline))
+        except _Silent:
+            if answer.length and time.monotonic() < self.transport.deadline:
+                raise AnswerCutOffError(answer.length) from None
+            self._raise_timeout(self.transport.timeouts.first_text, "Meta AI to start answering")
+        if data is None:  # the socket closed
+            if socket.ws.close_code in LOGIN_CLOSE_CODES:
+                TOKENS.forget(self.token_key)
+                if answer.length:
+                    raise LoginExpiredError()
+                raise _Lost(login=True)
+            if answer.length:
+                raise AnswerCutOffError(answer.length)
+            raise _Lost()
+        if (body := frames.lone_data_body(data)) is not None:  # the usual message
+            event = frames.event_of(body)
+            results = answer.feed(event) if event is not None else []
+            if answer.done:
+                socket.end_pending = True  # ended on its final object: an END may follow
+            return results
+        results: list[Result] = []
+        for frame in frames.read_frames(data):
+            kind = frame.type
+            if kind == frames.END:
+                results += answer.flush_held()
+                if not answer.length:
+                    if socket.end_pending:  # the end of the previous turn
+                        socket.end_pending = False
+                        continue
+                    raise Rejected()
+                answer.done = True
+                socket.end_pending = False
+                break
+            if kind == frames.DATA and (event := frames.event_of(frame.body)) is not None:
+                results += answer.feed(event)
+                if answer.done:
+                    socket.end_pending = True
+            elif kind == PING:
+                await socket.ws.send_bytes(frames.frame(PONG, frame.body))
+            elif kind in (DRAIN, DEAUTH):
+                socket.reusable = False  # finish the turn, never keep the socket
+                if kind == DEAUTH:
+                    TOKENS.forget(self.token_key)
+                    if not answer.length:
+                        raise _Lost(login=True)
+        return results
+
+    async def _receive(self, socket: GatewaySocket, until: float) -> bytes | None:
+        """The next message's bytes; None when the socket closed. WebSocket pings are
+        answered here and do not extend the wait."""
+        import aiohttp
+
+        ws = socket.ws
+        while True:
+            left = until - time.monotonic()
+            if left <= 0:
+                raise _Silent()
+            try:
+                # aiohttp's own time-out: no task per frame, as asyncio.wait_for would make.
+                message = await ws.receive(left)
+            except (TimeoutError, asyncio.TimeoutError):
+                raise _Silent() from None
+            kind = message.type
+            if kind is aiohttp.WSMsgType.BINARY:
+                return message.data
+            if kind is aiohttp.WSMsgType.TEXT:
+                return frames.frame(frames.DATA, b"\x00\x80" + message.data.encode())
+            if kind is aiohttp.WSMsgType.PING:
+                await ws.pong(message.data)
+            elif kind is not aiohttp.WSMsgType.PONG:
+                return None
+
+    async def _answer_pings(self, socket: GatewaySocket, data: bytes) -> None:
+        for frame in frames.read_frames(data):
+            if frame.type == PING:
+                await socket.ws.send_bytes(frames.frame(PONG, frame.body))
+
+    def _raise_timeout(self, seconds: float, what: str) -> NoReturn:
+        if time.monotonic() >= self.transport.deadline:
+            raise AskTimeoutError(self.transport.timeouts.ask, f"waiting for {what}")
+        raise MetaAITimeoutError(seconds, f"waiting for {what}")
 
     # -- the prompt message
 
     def prompt_message(
-        self, prompt: str, conversation: Conversation, mode: Mapping[str, Any], request_id: str
+        self,
+        prompt: str,
+        conversation: Conversation,
+        mode: Mapping[str, Any],
+        request_id: str,
+        socket_ids: tuple[str, str],
     ) -> bytes:
-        values = self.turn_values(prompt, conversation, mode, request_id)
+        values = self.turn_values(prompt, conversation, mode, request_id, socket_ids)
         rows = self.gw["message"]
         if captured := self.gw["prompt_message_base64"]:
             turn = set(self.gw["turn_fields"])
@@ -306,7 +537,12 @@ class GatewayDialect:
             raise ConfigError(f"gateway.message cannot be encoded: {error}.") from None
 
     def turn_values(
-        self, prompt: str, conversation: Conversation, mode: Mapping[str, Any], request_id: str
+        self,
+        prompt: str,
+        conversation: Conversation,
+        mode: Mapping[str, Any],
+        request_id: str,
+        socket_ids: tuple[str, str],
     ) -> dict[str, Any]:
         gw = self.gw
         follow_up = conversation.follow_up
@@ -328,8 +564,8 @@ class GatewayDialect:
             "now_ms": now,
             "request_id": request_id,
             "locale": gw["locale"],
-            "socket_id": self.socket_id,
-            "session_id": self.session_id,
+            "socket_id": socket_ids[0],
+            "session_id": socket_ids[1],
             "time_zone": gw["time_zone"] or local_time_zone(),
             "message_id": str(uuid.uuid4()),
             "message_key": now * 4194304 + random.randrange(4096),
@@ -357,11 +593,7 @@ def local_time_zone() -> str:
         return "UTC"
 
 
-def _handshake_error(status: int, headers: Any, token_key: str) -> Exception:
-    if status in (401, 403):
-        TOKENS.forget(token_key)
-        forget_cookies()
-        return LoginExpiredError(status)
+def _handshake_error(status: int, headers: Any) -> Exception:
     if status == 429:
         return RateLimitedError((headers or {}).get("retry-after"))
     return ClientChangedError(f"the gateway refused the WebSocket handshake with HTTP {status}")

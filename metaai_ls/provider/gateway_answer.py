@@ -21,6 +21,9 @@ from .results import Result, Revision
 logger = logging.getLogger(__name__)
 
 HOLD_LIMIT = 64  # events held back waiting for a missing seq before the gap is skipped
+# How far past the last section an operation may point: real answers have a handful of
+# sections; an index far beyond (a hostile `/sections/2000000/…`) is not allocated.
+SECTION_GAP = 64
 
 
 class Section:
@@ -56,6 +59,8 @@ class GatewayAnswer:
         self._held: dict[int, dict[str, Any]] = {}
         self._in_sync = True  # every answer section's text has been yielded
         self._out: list[str] = []
+        self._path_for = -1  # the section count `_path` was made for
+        self._path = ""
 
     @property
     def text(self) -> str:
@@ -99,16 +104,13 @@ class GatewayAnswer:
 
     def _next_tail_delta(self, event: dict[str, Any]) -> str | None:
         """The text of the usual event, the next in order appending to the last answer
-        section while everything before is streamed; None for any other event."""
-        if not (
-            self._in_sync
-            and not self._held
-            and self.sections
-            and event.get("seq") == self._next_seq
-            and event.get("type") == "patch"
-            and "errors" not in event
-            and "error" not in event
-            and not self.sections[-1].reasoning
+        section while everything before is streamed; None for any other event. The
+        cheapest tests come first: this runs for every event."""
+        if (
+            event.get("seq") != self._next_seq
+            or not self._in_sync
+            or self._held
+            or event.get("type") != "patch"
         ):
             return None
         operations = event.get("operations")
@@ -117,9 +119,20 @@ class GatewayAnswer:
         operation = operations[0]
         if type(operation) is not dict or operation.get("op") != "delta":
             return None
+        if operation.get("path") != self._tail_path() or "errors" in event or "error" in event:
+            return None
         value = operation.get("value")
-        path = f"/sections/{len(self.sections) - 1}/view_model/primitive/text"
-        return value if type(value) is str and operation.get("path") == path else None
+        return value if type(value) is str else None
+
+    def _tail_path(self) -> str | None:
+        """The path of a delta to the last section, when that is an answer section."""
+        sections = self.sections
+        if not sections or sections[-1].reasoning:
+            return None
+        if self._path_for != len(sections):
+            self._path_for = len(sections)
+            self._path = f"/sections/{len(sections) - 1}/view_model/primitive/text"
+        return self._path
 
     def flush_held(self) -> list[Result]:
         """At the end of the turn: apply what was held back, in order."""
@@ -168,17 +181,46 @@ class GatewayAnswer:
             # Not trusted while streaming: patches go on; the final object decides.
             logger.debug("a snapshot disagrees with the streamed text; ignored")
             return
+        if self._extends_last_section(texts):
+            last, text = self.sections[-1], texts[-1][0]
+            if tail := text[last.length :]:
+                last.append(tail)
+                self._out.append(tail)
+            return
         self.sections = [Section(text, reasoning) for text, reasoning in texts]
         self._in_sync = False
+
+    def _extends_last_section(self, texts: list[tuple[str, bool]]) -> bool:
+        """Whether a snapshot (that extends the streamed text) only adds to the last
+        section, everything before being streamed: the usual snapshot, taken as a delta
+        rather than rebuilding every section."""
+        sections = self.sections
+        if not (self._in_sync and texts and len(texts) == len(sections)):
+            return False
+        if texts[-1][1] or sections[-1].reasoning:
+            return False
+        return all(
+            s.reasoning == r and s.length == len(t)
+            for s, (t, r) in zip(sections[:-1], texts[:-1], strict=True)
+        )
 
     def _operation(self, operation: dict[str, Any]) -> None:
         path = operation.get("path")
         if not isinstance(path, str) or self.reasoning_path in path:
             return
         parts = path.strip("/").split("/")
-        if len(parts) < 2 or parts[0] != "sections" or not parts[1].isdigit():
+        number = parts[1] if len(parts) > 1 else ""
+        # ASCII digits only ("²" is a digit to str.isdigit, not to int), and few of them.
+        if parts[0] != "sections" or not (number.isascii() and number.isdigit()):
+            return
+        if len(number) > 9:
             return
         index, value, op = int(parts[1]), operation.get("value"), operation.get("op")
+        if index > len(self.sections) + SECTION_GAP:
+            logger.info(
+                "a gateway operation on section %d of %d ignored", index, len(self.sections)
+            )
+            return
         if op == "delta" and isinstance(value, str) and parts[-1] in ("text", "snippet"):
             self._append(index, value)
         elif op == "add" and len(parts) == 2 and isinstance(value, dict):

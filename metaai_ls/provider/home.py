@@ -59,7 +59,10 @@ async def load_home(
     for attempt in range(2):
         with transport.errors("loading the home page"):
             async with transport.session.get(
-                web_url + "/", headers=cookie_header(page.cookies), proxy=transport.http_proxy
+                web_url + "/",
+                headers=cookie_header(page.cookies),
+                proxy=transport.http_proxy,
+                timeout=transport.request_timeout(),
             ) as response:
                 page.text = await response.text(errors="replace")
                 _keep_cookies(page.cookies, response.cookies)
@@ -86,7 +89,11 @@ async def _solve_challenge(transport: Transport, web_url: str, path: str, page: 
     }
     with transport.errors("answering the challenge page"):
         async with transport.session.post(
-            web_url + path, data=b"", headers=headers, proxy=transport.http_proxy
+            web_url + path,
+            data=b"",
+            headers=headers,
+            proxy=transport.http_proxy,
+            timeout=transport.request_timeout(),
         ) as response:
             await response.read()
             _keep_cookies(page.cookies, response.cookies)
@@ -119,6 +126,12 @@ class TokenCache:
         if found and time.monotonic() - found[0] < max_age:
             return found[1]
         return None
+
+    def age(self, key: str) -> float | None:
+        """Seconds since the login's token was read, if one is cached."""
+        with self._lock:
+            found = self._tokens.get(key)
+        return time.monotonic() - found[0] if found else None
 
     def put(self, key: str, token: str) -> None:
         remember(token)

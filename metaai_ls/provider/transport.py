@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from metaai_ls.redact import remember_all, remember_url_password
 
 from .errors import (
     AnswerCutOffError,
+    AskTimeoutError,
     ConnectionFailedError,
     GeoBlockedError,
     LoginExpiredError,
@@ -29,6 +31,8 @@ from .errors import (
     UnexpectedResponseError,
 )
 
+REDIRECT_REFUSED = "the gateway redirected its WebSocket handshake"
+
 if TYPE_CHECKING:
     import aiohttp
 
@@ -37,6 +41,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_CONNECT_TIMEOUT = 15.0
 DEFAULT_READ_TIMEOUT = 60.0
 DEFAULT_FIRST_TEXT_TIMEOUT = 300.0
+DEFAULT_ASK_TIMEOUT = 900.0
+REDIRECTS = (301, 302, 303, 307, 308)
 ERROR_PAGE_MARK = "<h1>Something Went Wrong</h1>"
 
 
@@ -50,19 +56,22 @@ def float_env(name: str, default: float) -> float:
 
 
 class Timeouts:
-    """Connecting; the longest silence; the wait for a slow first answer (CONTRACT.md)."""
+    """Connecting; the longest silence; the wait for a slow first answer (CONTRACT.md);
+    and the whole ask, whatever keeps it busy meanwhile."""
 
     def __init__(
         self,
         connect: float | None = None,
         read: float | None = None,
         first_text: float | None = None,
+        ask: float | None = None,
     ) -> None:
         self.connect = connect or float_env("METAAI_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT)
         self.read = read or float_env("METAAI_READ_TIMEOUT", DEFAULT_READ_TIMEOUT)
         self.first_text = first_text or float_env(
             "METAAI_FIRST_TEXT_TIMEOUT", DEFAULT_FIRST_TEXT_TIMEOUT
         )
+        self.ask = ask or float_env("METAAI_ASK_TIMEOUT", DEFAULT_ASK_TIMEOUT)
 
 
 class Transport:
@@ -76,10 +85,18 @@ class Transport:
         remember_url_password(host)
         self.timeouts = timeouts
         self.headers = dict(headers)
-        self.host = host  # named in connection errors
+        self.host = display_url(host)  # named in connection errors
+        self.deadline = float("inf")  # when the whole ask must be over (set on entering)
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Transport:
+        self.deadline = time.monotonic() + self.timeouts.ask
+        self._session = self.new_session()
+        return self
+
+    def new_session(self, follow_redirects: bool = True) -> aiohttp.ClientSession:
+        """A session with the user's proxy and time-outs; the gateway's sockets own one
+        each (they outlive an ask), and refuse every redirect."""
         import aiohttp
 
         connector = socks_connector(self.proxy) if is_socks(self.proxy) else None
@@ -91,14 +108,30 @@ class Transport:
             sock_connect=self.timeouts.connect,
             sock_read=self.timeouts.read,
         )
-        self._session = aiohttp.ClientSession(
+        return aiohttp.ClientSession(
             headers=self.headers,
             timeout=timeout,
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),  # cookies are sent by hand, never stored
             read_bufsize=1 << 20,
+            middlewares=() if follow_redirects else (refuse_redirects,),
         )
-        return self
+
+    def remaining(self) -> float:
+        """Seconds left of the whole ask (METAAI_ASK_TIMEOUT)."""
+        return self.deadline - time.monotonic()
+
+    def request_timeout(self) -> aiohttp.ClientTimeout:
+        """One HTTP request's time-outs, its whole length bounded by the ask's deadline
+        (a page trickled byte by byte never ends the per-read time-out)."""
+        import aiohttp
+
+        return aiohttp.ClientTimeout(
+            total=max(self.remaining(), 0.001),
+            connect=self.timeouts.connect,
+            sock_connect=self.timeouts.connect,
+            sock_read=self.timeouts.read,
+        )
 
     async def __aexit__(self, *exc_info: object) -> None:
         if self._session is not None:
@@ -130,8 +163,12 @@ class Transport:
         except MetaAIError:
             raise
         except aiohttp.ConnectionTimeoutError:
+            if self.remaining() <= 0:
+                raise AskTimeoutError(self.timeouts.ask, phase) from None
             raise MetaAITimeoutError(self.timeouts.connect, "connecting, " + phase) from None
         except (TimeoutError, asyncio.TimeoutError):
+            if self.remaining() <= 0:
+                raise AskTimeoutError(self.timeouts.ask, phase) from None
             raise MetaAITimeoutError(self.timeouts.read, phase) from None
         except aiohttp.ClientConnectorError as error:
             raise ConnectionFailedError(
@@ -210,3 +247,50 @@ def socks_connector(proxy: str) -> aiohttp.BaseConnector:
         return ProxyConnector.from_url(proxy)
     except ValueError:
         raise ProxyConfigError("is not a valid SOCKS URL") from None
+
+
+async def refuse_redirects(request, handler):
+    """aiohttp middleware: a redirect is never followed. The gateway's handshake carries
+    the access token in its query; a redirect elsewhere, or to plain http, would hand
+    it over."""
+    response = await handler(request)
+    if response.status in REDIRECTS:
+        target = response.headers.get("Location", "")
+        response.close()
+        raise RedirectRefusedError(origin_of(target) or "an unnamed place")
+    return response
+
+
+class RedirectRefusedError(ConnectionFailedError):
+    def __init__(self, target: str) -> None:
+        MetaAIError.__init__(
+            self,
+            f"Meta AI's gateway redirected the connection to {target}, which metaai-ls "
+            "does not follow with your access token (it never leaves the configured host "
+            "or drops to plain http). Check METAAI_GATEWAY_URL (or `gatewayUrl`).",
+        )
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of a URL, without user, password, path or query."""
+    from yarl import URL
+
+    try:
+        parsed = URL(url)
+    except (ValueError, TypeError):
+        return ""
+    if not parsed.scheme or not parsed.host:
+        return ""
+    origin = f"{parsed.scheme}://{parsed.host}"
+    return origin if parsed.explicit_port is None else f"{origin}:{parsed.explicit_port}"
+
+
+def display_url(url: str) -> str:
+    """A URL as it may be shown or logged: its password (and user) left out."""
+    from yarl import URL
+
+    try:
+        parsed = URL(url)
+    except (ValueError, TypeError):
+        return url
+    return str(parsed.with_user(None)) if parsed.user or parsed.password else url

@@ -16,6 +16,7 @@ DOCTOR_COMMAND = "metaai.doctor"
 KEEP_COMMAND = "metaai.keep"
 DISCARD_COMMAND = "metaai.discard"
 RETRY_COMMAND = "metaai.retry"
+WARMUP_COMMAND = "metaai.warmup"
 TITLE_PREFIX = "Meta AI: "
 
 

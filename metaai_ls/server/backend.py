@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from metaai_ls.provider import Conversation, Result
     from metaai_ls.provider.doors import DoorOptions
 
+    from .server import MetaAILanguageServer
+
 logger = logging.getLogger(__name__)
 
 # Imported in the background once the editor is idle after start-up, so that the first
@@ -27,6 +29,7 @@ HEAVY_MODULES = (
     "metaai_ls.provider.client",
     "metaai_ls.provider.api",
     "metaai_ls.provider.doctor",
+    "metaai_ls.provider.warmup",
 )
 
 
@@ -44,6 +47,29 @@ def door_options(settings: Settings) -> DoorOptions:
 
     names = (field.name for field in dataclasses.fields(DoorOptions))
     return DoorOptions(**{name: getattr(settings, name) for name in names})
+
+
+def warm_up(ls: MetaAILanguageServer, conversation: Conversation | None) -> None:
+    """On intent to ask (code actions on a selection, a chat view): warm the account
+    door up for the next ask on ``conversation`` (None: a new one), in the background,
+    at most once per conversation and time window (setting `warmup`)."""
+    settings = ls.settings
+    if not settings.warmup or settings.backend != "account":
+        return
+    from metaai_ls.provider.warmup import GATE
+
+    if GATE.due(conversation.id if conversation is not None else None):
+        ls.spawn(_warm_up(settings, conversation), "warming up Meta AI")
+
+
+async def _warm_up(settings: Settings, conversation: Conversation | None) -> None:
+    from metaai_ls.provider import MetaAIError
+    from metaai_ls.provider.warmup import warm_up
+
+    try:
+        await warm_up(door_options(settings), conversation)
+    except MetaAIError as error:  # the ask itself reports what went wrong
+        logger.debug("warming up failed: %s", type(error).__name__)
 
 
 async def answer(

@@ -14,7 +14,7 @@ from pygls.exceptions import JsonRpcInternalError
 from metaai_ls import history
 from metaai_ls.history import Record, Turn
 
-from . import references
+from . import backend, references
 from .arguments import AskRequest, invalid, parse_range
 from .ask import Ask, short
 from .progress import Progress
@@ -173,3 +173,12 @@ async def forget(ls: MetaAILanguageServer, arguments: tuple[Any, ...]) -> dict[s
     await _existing(ls, raw["id"], FORGET_COMMAND)
     forgotten = await in_history(ls, ls.history.forget, raw["id"])
     return {"forgotten": int(forgotten)}
+
+
+async def warm_up(ls: MetaAILanguageServer, conversation_id: str) -> None:
+    """`metaai.warmup` for a conversation of the history: Meta's conversation it continues
+    (or a new one) warmed as an ask's would be."""
+    record = await in_history(ls, ls.history.get, conversation_id)
+    if record is not None:
+        conversation, _ = history.continuation(record, ls.settings.backend)
+        backend.warm_up(ls, conversation)

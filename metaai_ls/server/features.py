@@ -7,6 +7,8 @@ from typing import Any
 
 from lsprotocol import types
 
+from metaai_ls.history import valid_id
+
 from . import backend, chat, review
 from .actions import (
     ASK_COMMAND,
@@ -15,6 +17,7 @@ from .actions import (
     DOCTOR_COMMAND,
     KEEP_COMMAND,
     RETRY_COMMAND,
+    WARMUP_COMMAND,
     code_actions,
 )
 from .answers import code_lenses
@@ -46,6 +49,7 @@ def create_server() -> MetaAILanguageServer:
     server.command(ASK_COMMAND)(ask)
     server.command(CANCEL_COMMAND)(cancel)
     server.command(DOCTOR_COMMAND)(doctor)
+    server.command(WARMUP_COMMAND)(warmup)
     server.command(KEEP_COMMAND)(keep)
     server.command(DISCARD_COMMAND)(discard)
     server.command(RETRY_COMMAND)(retry)
@@ -104,6 +108,8 @@ def code_action(
     only = [str(kind) for kind in params.context.only] if params.context.only else None
     uri = params.text_document.uri
     ls.remember_diagnostics(uri, params.context.diagnostics)  # for #diagnostics in a chat
+    if params.range.start != params.range.end:  # about to ask: warm the gateway up
+        backend.warm_up(ls, ls.conversations.get((uri, ls.settings.backend)))
     return code_actions(uri, params.range, params.context.diagnostics, ls.settings, only) or None
 
 
@@ -133,6 +139,20 @@ def cancel(ls: MetaAILanguageServer, *arguments: Any) -> dict[str, int]:
     uri = arguments[0].get("uri") if arguments and isinstance(arguments[0], dict) else None
     count = ls.asks.cancel_where(lambda a: uri is None or a.uri == uri, "metaai.cancel")
     return {"cancelled": count}
+
+
+def warmup(ls: MetaAILanguageServer, *arguments: Any) -> dict[str, Any]:
+    """{conversation?}: make the next ask on it (none: a new one) only send its message;
+    answered at once (a chat view calls it when it opens)."""
+    given = (
+        arguments[0].get("conversation") if arguments and isinstance(arguments[0], dict) else None
+    )
+    conversation = ls.find_conversation(given) if isinstance(given, str) else None
+    if given is None or conversation is not None:
+        backend.warm_up(ls, conversation)
+    elif valid_id(given):  # a conversation of the history (a chat view's)
+        ls.spawn(chat.warm_up(ls, given), "warming up a conversation")
+    return {}
 
 
 async def doctor(ls: MetaAILanguageServer, *arguments: Any) -> dict[str, Any]:

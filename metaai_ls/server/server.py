@@ -225,6 +225,11 @@ class MetaAILanguageServer(LanguageServer):
             self.conversations[key] = Conversation()
         return self.conversations[key]
 
+    def find_conversation(self, conversation_id: str) -> Conversation | None:
+        """The Meta AI conversation of that id the server holds (`metaai.warmup`)."""
+        found = (c for c in self.conversations.values() if c.id == conversation_id)
+        return next(found, None)
+
     @property
     def command_work_done_token(self) -> Any:
         """The client's workDoneToken of the command now running, if it sent one."""

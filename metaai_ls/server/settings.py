@@ -44,11 +44,18 @@ class Settings:
     context_lines: int = attrs.field(default=20)
     actions: tuple[UserAction, ...] = ()
     progress_deltas: bool = False  # reports join to the answer (else: its last line)
+    warmup: bool = True  # open the gateway's socket ahead of an ask, on intent
+    ask_timeout: float | None = attrs.field(default=None)  # None: METAAI_ASK_TIMEOUT, 900 s
 
     @context_lines.validator
     def _context_lines_in_range(self, attribute: Any, value: int) -> None:
         if not 0 <= value <= 1000:
             raise ValueError("must be between 0 and 1000")
+
+    @ask_timeout.validator
+    def _ask_timeout_positive(self, attribute: Any, value: float | None) -> None:
+        if value is not None and not value > 0:
+            raise ValueError("must be a number of seconds above 0")
 
 
 attrs.resolve_types(UserAction)
@@ -68,6 +75,8 @@ NAMES = {
     "contextLines": "context_lines",
     "actions": "actions",
     "progressDeltas": "progress_deltas",
+    "warmup": "warmup",
+    "askTimeout": "ask_timeout",
 }
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
@@ -91,9 +100,16 @@ def _structure_bool(value: Any, _: type) -> bool:
     return value
 
 
+def _structure_float(value: Any, _: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError("must be a number")
+    return float(value)
+
+
 _converter.register_structure_hook(str, _structure_str)
-_converter.register_structure_hook(bool, _structure_bool)
 _converter.register_structure_hook(int, _structure_int)
+_converter.register_structure_hook(bool, _structure_bool)
+_converter.register_structure_hook(float, _structure_float)
 
 
 def section_of(options: Any) -> dict[str, Any]:

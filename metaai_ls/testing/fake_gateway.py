@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import secrets
 import time
+import urllib.parse
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +19,7 @@ from aiohttp import WSMsgType, web
 from metaai_ls.provider import frames, protowire
 
 if TYPE_CHECKING:
-    from .fake_meta import FakeMetaAI, RecordedRequest
+    from .fake_meta import FakeMetaAI, RecordedRequest, StreamRecord
 
 LOGIN_COOKIE = "ecto_1_sess"
 APP_ID = "1522763855472543"
@@ -28,6 +30,8 @@ CHALLENGE_PATH = "/__rd_verify_fake7c1?challenge=3"
 MODES = {1000: "MODE_FAST", 1001: "mode_thinking"}
 # Where the real gateway needs the conversation id: elsewhere it ignores the turn.
 CONVERSATION_FIELDS = ("1.1.5.5.1", "1.10.4", "2.1.2.1")
+DRAIN, DEAUTH, PING, PONG = 3, 4, 9, 10
+FAR_SECTION = 2_000_000
 
 
 def home(fake: FakeMetaAI, recorded: RecordedRequest) -> web.Response:
@@ -73,6 +77,10 @@ def _refusal(fake: FakeMetaAI, recorded: RecordedRequest) -> web.Response | None
         return web.Response(status=401 if fake.scenario == "unauthorized" else 403)
     if fake.scenario == "rate_limited":
         return web.Response(status=429, headers={"Retry-After": "30"})
+    if fake.scenario == "redirect" and fake.redirect_to:
+        # Where a hostile gateway sends the handshake: the query (the token) goes along.
+        location = fake.redirect_to + "?" + urllib.parse.urlencode(recorded.query)
+        return web.Response(status=302, headers={"Location": location})
     if issued is None or time.monotonic() - issued > fake.token_lifetime:
         return web.Response(status=401, text="bad token")
     if query.get("x-dgw-appid") != APP_ID or query.get("x-dgw-version") != "5":
@@ -85,51 +93,99 @@ def _refusal(fake: FakeMetaAI, recorded: RecordedRequest) -> web.Response | None
 async def socket(
     fake: FakeMetaAI, request: web.Request, recorded: RecordedRequest
 ) -> web.StreamResponse:
+    await fake.delay("handshake")
     if (refusal := _refusal(fake, recorded)) is not None:
         return refusal
-    ws = web.WebSocketResponse(autoping=True, max_msg_size=64 << 20)
+    # autoping off: the fake answers WebSocket pings itself and counts the client's pongs.
+    ws = web.WebSocketResponse(autoping=False, max_msg_size=64 << 20)
     await ws.prepare(request)
     fake.sockets += 1
+    fake.open_sockets.add(ws)
     await ws.send_bytes(frames.frame(7, b"\x01"))  # a greeting the client must not need
     turn = _Turn(fake, ws, recorded.query.get("Authorization", ""))
     try:
         async for message in ws:
-            if message.type != WSMsgType.BINARY:
-                continue
-            for frame in frames.read_frames(message.data):
-                await turn.on_frame(frame, message.data)
-            if turn.closed:
-                break
+            if message.type == WSMsgType.PING:
+                await ws.pong(message.data)
+            elif message.type == WSMsgType.PONG:
+                fake.pongs["websocket"] += 1
+            elif message.type == WSMsgType.BINARY:
+                for frame in frames.read_frames(message.data):
+                    await turn.on_frame(frame, message.data)
     finally:
-        if turn.record is not None and not turn.record.finished:
-            turn.record.client_gone_at = time.monotonic()
-            await fake.notify()
+        fake.open_sockets.discard(ws)
+        await turn.stop()
     return ws
 
 
 class _Turn:
+    """One client socket: its stream (the conversation it was opened for), the data-frame
+    sequence it expects next, and the turn being answered. Turns run as tasks, so the
+    socket is read all along (pongs, a second open frame, the client going away)."""
+
     def __init__(self, fake: FakeMetaAI, ws: web.WebSocketResponse, token: str) -> None:
         self.fake = fake
         self.ws = ws
         self.token = token
         self.conversation_id: str | None = None
         self.opened_at = 0.0
-        self.record = None
-        self.closed = False
+        self.next_sequence = 0  # for the first message on this socket, +1 for each later one
+        self.record: StreamRecord | None = None
+        self.answering: asyncio.Task[None] | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, coroutine: Any) -> asyncio.Task[None]:
+        task = asyncio.create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def stop(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        for task in list(self.tasks):
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError, RuntimeError):
+                await task
+        if self.record is not None and not self.record.finished:
+            self.record.client_gone_at = time.monotonic()
+            await self.fake.notify()
 
     async def on_frame(self, frame: frames.Frame, raw: bytes) -> None:
         if frame.type == frames.OPEN:
             self.conversation_id = json.loads(frame.body).get("x-dgw-app-x-ecto-conversation-id")
             self.opened_at = time.monotonic()
-            if self.fake.scenario != "no_ack":
-                await self.ws.send_bytes(frames.frame(frames.ACK, b'{"code":200}'))
+            self.spawn(self.acknowledge())
+        elif frame.type == PONG:
+            self.fake.pongs["gateway"] += 1
         elif frame.type == frames.DATA:
-            length = int.from_bytes(raw[3:6], "little")
-            if length != len(frame.body) + 2:
-                return  # the real gateway drops it without a word
-            if time.monotonic() - self.opened_at < self.fake.debounce:
-                return  # sent before the gateway was ready for it
-            await self.on_message(json.loads(frame.body))
+            self.on_data(frame, raw)
+
+    async def acknowledge(self) -> None:
+        if self.fake.scenario == "greeting":  # a frame without text before the ack
+            await _send_event(self.ws, 0, {"type": "status", "status": "connected"})
+        await self.fake.delay("ack")  # the gateway debounces a new stream
+        if self.fake.scenario != "no_ack":
+            await self.ws.send_bytes(frames.frame(frames.ACK, b'{"code":200}'))
+
+    def on_data(self, frame: frames.Frame, raw: bytes) -> None:
+        length = int.from_bytes(raw[3:6], "little")
+        arrived = time.monotonic()
+        why = None
+        if length != len(frame.body) + 2:
+            why = "length"  # the real gateway drops it without a word
+        elif self.conversation_id is None:
+            why = "no stream"
+        elif frame.sequence != self.next_sequence % 256:
+            why = "sequence"
+        elif arrived - self.opened_at < self.fake.debounce:
+            why = "debounce"  # sent before the gateway was ready for it
+        elif self.answering is not None and not self.answering.done():
+            why = "busy"
+        if why is not None:
+            self.fake.dropped.append(why)
+            return
+        self.next_sequence += 1
+        self.answering = self.spawn(self.on_message(json.loads(frame.body)))
 
     async def on_message(self, body: dict[str, Any]) -> None:
         from .fake_meta import SentMessage, StreamRecord
@@ -148,11 +204,19 @@ class _Turn:
             "conversation_ids": ids,
             "message_key": protowire.find(message, "2.1.2.3"),
             "sent_at_ms": protowire.find(message, "2.1.2.2"),
+            "socket": id(self.ws),
+            "sequence": self.next_sequence - 1,
         }
         self.fake.messages.append(SentMessage("gateway", prompt, self.conversation_id, fields))
         if any(found != self.conversation_id for found in ids):
             return  # the real gateway ignores such a turn: silence
+        await self.ws.send_bytes(frames.frame(frames.ACK))  # the small ack of a message
         answer, scenario = self.fake.choose(prompt)
+        if scenario == "drop_once" and self.fake.dropped_turns == 0:
+            self.fake.dropped_turns += 1
+            self.fake.answers.appendleft(answer)  # the next turn gets it
+            await self.ws.close()  # gone before any text: the turn must be sent again
+            return
         record = StreamRecord(self.conversation_id or "", scenario, time.monotonic())
         self.record = record
         await self.fake.add_stream(record)
@@ -162,7 +226,40 @@ class _Turn:
             )
             return
         await _stream(self.fake, self.ws, answer.text, scenario, record)
-        self.closed = scenario in ("cut", "reset")
+        if scenario in ("drain", "deauth"):  # after the turn, while the socket is idle
+            await self.ws.send_bytes(frames.frame(DRAIN if scenario == "drain" else DEAUTH))
+        elif self.fake.idle_pings and not self.ws.closed:
+            self.spawn(self.ping_while_idle())
+        if self.fake.idle_close and not self.ws.closed:
+            self.spawn(self.close_when_idle())
+
+    async def ping_while_idle(self) -> None:
+        """The gateway's pings (type 9) and WebSocket pings, while nothing streams."""
+        for _ in range(200):  # bounded
+            await asyncio.sleep(self.fake.idle_pings)
+            if self.ws.closed or (self.answering is not None and not self.answering.done()):
+                return
+            await self.ws.send_bytes(frames.frame(PING, b"\x01"))
+            await self.ws.ping(b"fake")
+
+    async def close_when_idle(self) -> None:
+        turn = self.answering
+        await asyncio.sleep(self.fake.idle_close)
+        if self.answering is turn:  # no turn since
+            self.fake.idle_closed += 1
+            await self.ws.close(code=1000, message=b"idle")
+
+
+async def _flood(fake: FakeMetaAI, ws: web.WebSocketResponse, scenario: str) -> None:
+    """Activity without answer text, after some text, until the client gives up (bounded)."""
+    for _ in range(int(60 / 0.05)):
+        if scenario == "ping_flood":
+            await ws.send_bytes(frames.frame(PING, b"\x03"))
+            await ws.ping(b"flood")
+        else:
+            await ws.send_bytes(frames.frame(0x21, b"unknown"))
+            await _send_event(ws, 0, {"type": "status", "status": "still here"})
+        await asyncio.sleep(0.05)
 
 
 async def _stream(
@@ -188,10 +285,11 @@ async def _stream(
     if scenario == "blocked":
         await _send_event(ws, 0, {"errors": [{"message": "blocked by our security system"}]})
         return
-    if scenario == "slow_first_byte":
+    if scenario == "slow_first_byte":  # silent after the small ack, then the answer
         await asyncio.sleep(fake.slow_seconds)
     if scenario == "hang":
         await asyncio.sleep(3600)
+    await fake.delay("first_text")  # the model's time before its first text
     response_id = uuid.uuid4().hex[:8]
     events = _events(text, fake.chunk_size, scenario, response_id)
     if scenario in ("cut", "reset", "errors_line"):
@@ -201,12 +299,18 @@ async def _stream(
             events[i], events[i + 1] = events[i + 1], events[i]
     for number, event in enumerate(events):
         if scenario == "garbage":
-            await ws.send_bytes(frames.frame(9))  # a ping frame of the gateway's own
+            await ws.send_bytes(frames.frame(PING))  # a ping frame of the gateway's own
             await ws.send_bytes(frames.frame(frames.DATA, b"\x00\x80not json"))
+        if scenario == "pings":
+            await ws.send_bytes(frames.frame(PING, b"\x02"))
+            await ws.ping(b"fake")
         if record.first_line_at is None:
             record.first_line_at = time.monotonic()
         await _send_event(ws, number, event, trailer=number % 3 == 1)
         await fake.pace(scenario)
+        if scenario in ("ping_flood", "unknown_flood") and number == 1:
+            await _flood(fake, ws, scenario)
+            return
     if scenario == "errors_line":
         await _send_event(ws, 99, {"errors": [{"message": "A server error field_exception."}]})
         return
@@ -276,6 +380,11 @@ def _events(text: str, size: int, scenario: str, response_id: str) -> list[dict[
                 "type": "full",
                 "response": {"response_id": response_id, "sections": _sections(chunks[0])},
             }
+        )
+    if scenario == "far_section":  # a hostile delta far beyond the sections there are
+        far = f"/sections/{FAR_SECTION}/view_model/primitive/text"
+        events.append(
+            {"type": "patch", "operations": [{"op": "delta", "path": far, "value": "x" * 80}]}
         )
     sent = chunks[0]
     for index, chunk in enumerate(chunks[1:], start=1):

@@ -62,6 +62,16 @@ SCENARIOS = {
     "client_changed": "gateway: GraphQL answers `Unknown type` (Meta changed its client)",
     "blocked": "gateway: an error event 'blocked by our security system'",
     "bad_key": "API: every key is refused (HTTP 401)",
+    "greeting": "gateway: a status frame without text before the stream's acknowledgement",
+    "pings": "gateway: a gateway ping (type 9) and a WebSocket ping before every event",
+    "ping_flood": "gateway: after some text, only pings (type 9 and WebSocket) until the client gives up",
+    "unknown_flood": "gateway: after some text, only unknown and text-less frames until the client gives up",
+    "trickle_home": "gateway: the home page trickles at one byte every `slow_interval` seconds",
+    "far_section": "gateway: a delta addressed to /sections/2000000 in the middle of the answer",
+    "drop_once": "gateway: the first such turn's socket closes before any text; later ones work",
+    "drain": "gateway: after the answer, a drain frame (type 3) on the idle socket",
+    "deauth": "gateway: after the answer, a de-auth frame (type 4) on the idle socket",
+    "redirect": "gateway: the WebSocket handshake is redirected to `redirect_to`, query and all",
     "leaky_error": "an error whose text echoes the request's cookie header and access token "
     "(API: its key), as a careless server's error page does",
 }
@@ -75,7 +85,12 @@ GLOBAL_ONLY = (
     "client_changed",
     "no_ack",
     "bad_key",
+    "greeting",
+    "trickle_home",
+    "redirect",
 )
+# Latencies of the real site, in seconds, when asked for (`latencies`); none by default.
+LATENCIES = ("home", "graphql", "handshake", "ack", "first_text")
 MARKER = re.compile(r"\[\[fake:([a-z_]+)\]\]")
 ERROR_PAGE = "<html><body><h1>Something Went Wrong</h1><p>Please try again.</p></body></html>"
 
@@ -162,7 +177,16 @@ class FakeMetaAI:
         self.streams: list[StreamRecord] = []
         self.tokens: dict[str, float] = {}  # access token -> when issued
         self.rejected_turns = 0
+        self.dropped_turns = 0
         self.sockets = 0
+        self.open_sockets: set[web.WebSocketResponse] = set()
+        self.pongs = {"gateway": 0, "websocket": 0}  # the client's answers to pings
+        self.dropped: list[str] = []  # data frames the gateway dropped, and why
+        self.latencies = dict.fromkeys(LATENCIES, 0.0)
+        self.idle_pings = 0.0  # seconds between pings on an idle socket (0: none)
+        self.idle_close = 0.0  # close a socket this long after its last turn (0: never)
+        self.idle_closed = 0
+        self.redirect_to = ""  # the `redirect` scenario's Location (without the query)
         self.last_cookie_header = ""  # for the `leaky_error` scenario
         self.stream_changed = asyncio.Condition()
         self.url = ""
@@ -198,6 +222,8 @@ class FakeMetaAI:
         }
 
     async def stop(self) -> None:
+        for ws in list(self.open_sockets):  # going away: kept client sockets see it
+            await ws.close(code=1001, message=b"going away")
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -269,6 +295,18 @@ class FakeMetaAI:
             self.last_cookie_header = cookie
         return recorded
 
+    async def delay(self, step: str) -> None:
+        """The real site's latency of one step, when the test or bench asked for it."""
+        if seconds := self.latencies.get(step):
+            await asyncio.sleep(seconds)
+
+    async def restart(self, close_sockets: bool = True) -> None:
+        """As a gateway restart: every token issued is forgotten, open sockets close."""
+        self.tokens.clear()
+        if close_sockets:
+            for ws in list(self.open_sockets):
+                await ws.close(code=1012, message=b"restart")
+
     def leaky_text(self, token: str = "") -> str:
         """An error text that echoes what the request carried (secrets included)."""
         text = f"Invalid request (Cookie: {self.last_cookie_header}"
@@ -299,8 +337,11 @@ class FakeMetaAI:
         app.router.add_get("/__fake__/messages", self._list_messages)
         return app
 
-    async def _home(self, request: web.Request) -> web.Response:
+    async def _home(self, request: web.Request) -> web.StreamResponse:
         recorded = await self.record(request)
+        await self.delay("home")
+        if self.scenario == "trickle_home":
+            return await _trickle(request, _page('{"user":null}'), self.slow_interval)
         if self.scenario == "geo":
             return _html(_page('{"error":"AbraGeoBlockedError"}'))
         if self.scenario == "error_page":
@@ -323,7 +364,9 @@ class FakeMetaAI:
         return fake_gateway.verify(self, request)
 
     async def _gateway_graphql(self, request: web.Request) -> web.Response:
-        return fake_gateway.graphql(self, await self.record(request))
+        recorded = await self.record(request)
+        await self.delay("graphql")
+        return fake_gateway.graphql(self, recorded)
 
     async def _socket(self, request: web.Request) -> web.StreamResponse:
         return await fake_gateway.socket(self, request, await self.record(request))
@@ -465,6 +508,15 @@ class FakeMetaAI:
         for name in ("interval", "chunk_size", "slow_interval", "slow_seconds", "debounce"):
             if name in config:
                 setattr(self, name, config[name])
+        for name in ("idle_pings", "idle_close"):
+            if name in config:
+                setattr(self, name, float(config[name]))
+        unknown = set(config.get("latencies") or {}) - set(LATENCIES)
+        if unknown:
+            return web.json_response({"error": f"unknown latencies {sorted(unknown)}"}, status=400)
+        self.latencies.update({k: float(v) for k, v in (config.get("latencies") or {}).items()})
+        if config.get("restart"):  # forget every token (and close the open sockets)
+            await self.restart(close_sockets=config["restart"] != "tokens")
         return web.json_response(
             {"scenario": self.scenario, "dialect": self.dialect, "queued": len(self.answers)}
         )
@@ -491,6 +543,17 @@ class FakeMetaAI:
 
 def _html(text: str, status: int = 200) -> web.Response:
     return web.Response(text=text, status=status, content_type="text/html")
+
+
+async def _trickle(request: web.Request, text: str, interval: float) -> web.StreamResponse:
+    """A page sent one byte at a time (bounded by its length)."""
+    response = web.StreamResponse(headers={"content-type": "text/html"})
+    await response.prepare(request)
+    for byte in text.encode():
+        await response.write(bytes([byte]))
+        await asyncio.sleep(interval)
+    await response.write_eof()
+    return response
 
 
 def _page(body: str) -> str:
