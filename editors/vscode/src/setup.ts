@@ -7,7 +7,7 @@ import { ExecuteCommandRequest, type LanguageClient } from "vscode-languageclien
 
 import { isLearnResult, missingServer, type ServerCommand } from "./config";
 
-export const WALKTHROUGH = "metaai-ls.metaai-ls#metaai.getStarted";
+export const WALKTHROUGH = "metaai-ls.metaai-ls#getStarted";
 const MODULE_CHECK_MS = 10_000;
 
 /** Why `command` cannot start the server, or undefined when it may be tried. */
