@@ -315,3 +315,23 @@ def test_the_walkthrough_opens(editor: VSCode):
     editor.page.wait_for_selector("text=Get started with Meta AI", timeout=30000)
     editor.page.wait_for_selector("text=Log in at meta.ai, or set an API key")
     editor.shot("walkthrough")
+
+
+def test_a_server_that_cannot_start_offers_the_install_guide(editor: VSCode):
+    """18 #10: a metaai-ls that is not there is named, and the install guide is one click."""
+    settings = editor.folder / ".vscode/settings.json"
+    saved = settings.read_text()
+    missing = editor.work / "nowhere/metaai-ls"
+    settings.write_text(json.dumps({**json.loads(saved), "metaai.serverPath": str(missing)}))
+    try:
+        toast = editor.page.locator(".notification-toast", has_text="cannot start")
+        toast.wait_for(timeout=30000)
+        assert f"{missing} is not an executable file" in toast.inner_text()
+        editor.shot("server-cannot-start")
+        toast.locator(".monaco-button:has-text('Open install guide')").click()
+        editor.page.wait_for_selector(".tab:has-text('Preview')")
+        guide = editor.page.frame_locator("iframe.webview.ready").last.frame_locator("iframe")
+        guide.locator("text=scripts/install.sh").first.wait_for()
+    finally:
+        settings.write_text(saved)
+    editor.wait_ready()  # the server is back with the setting restored

@@ -34,12 +34,26 @@ export async function offerInstallGuide(
   output.error(message);
   const choice = await vscode.window.showErrorMessage(message, "Open install guide", "Set server path", "Show log");
   if (choice === "Open install guide") {
-    await vscode.commands.executeCommand("markdown.showPreview", vscode.Uri.joinPath(context.extensionUri, "README.md"));
+    await vscode.commands.executeCommand("markdown.showPreview", await readme(context.extensionUri));
   } else if (choice === "Set server path") {
     await vscode.commands.executeCommand("workbench.action.openSettings", "metaai.serverPath");
   } else if (choice === "Show log") {
     output.show(true);
   }
+}
+
+/** The extension's README (vsce packages it as readme.md). */
+async function readme(extension: vscode.Uri): Promise<vscode.Uri> {
+  for (const name of ["readme.md", "README.md"]) {
+    const candidate = vscode.Uri.joinPath(extension, name);
+    try {
+      await vscode.workspace.fs.stat(candidate);
+      return candidate;
+    } catch {
+      // not under this name
+    }
+  }
+  return vscode.Uri.joinPath(extension, "README.md");
 }
 
 export async function openWalkthrough(): Promise<void> {
