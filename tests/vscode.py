@@ -88,7 +88,8 @@ class VSCode:
         page.keyboard.press("Control+P")
         page.wait_for_selector(".quick-input-widget:visible")
         page.keyboard.type(name)
-        page.wait_for_selector(f".quick-input-list .monaco-highlighted-label:has-text('{name}')")
+        # Enter opens the focused row: wait until the filtered list has put the file there.
+        page.wait_for_selector(f".quick-input-list .monaco-list-row.focused:has-text('{name}')")
         page.keyboard.press("Enter")
         page.wait_for_selector(f".tab.active:has-text('{name}')")
         self.focus_editor()

@@ -42,6 +42,8 @@ let output: vscode.LogOutputChannel;
 let secrets: vscode.SecretStorage;
 let status: vscode.StatusBarItem;
 let running = 0;
+// The server being (re)started: commands wait for it instead of finding no client.
+let starting: Promise<void> = Promise.resolve();
 let extensionContext: vscode.ExtensionContext;
 // The label of the last answer edit per document: a new label starts a new undo step.
 const lastLabel = new Map<string, string>();
@@ -80,7 +82,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand("metaai.clearApiKey", clearApiKey),
     vscode.workspace.onDidChangeConfiguration(configurationChanged),
   );
-  await start();
+  starting = start();
+  await starting;
 }
 
 export async function deactivate(): Promise<void> {
@@ -154,11 +157,16 @@ function updateAnswerContext(): void {
 }
 
 async function restart(): Promise<void> {
-  const old = client;
-  client = undefined;
-  // A client whose start failed has nothing to stop (and says so by throwing).
-  if (old?.needsStop()) await old.stop().catch((error) => output.debug(`stopping the old server: ${String(error)}`));
-  await start();
+  const previous = starting;
+  starting = (async () => {
+    await previous;
+    const old = client;
+    client = undefined;
+    // A client whose start failed has nothing to stop (and says so by throwing).
+    if (old?.needsStop()) await old.stop().catch((error) => output.debug(`stopping the old server: ${String(error)}`));
+    await start();
+  })();
+  await starting;
 }
 
 function configurationChanged(event: vscode.ConfigurationChangeEvent): void {
@@ -284,7 +292,13 @@ function describeMode(mode: Mode): string {
 }
 
 async function checkSetup(): Promise<void> {
-  if (!client) return;
+  await starting;
+  if (!client) {
+    void vscode.window.showErrorMessage("Meta AI: the metaai-ls server is not running (Meta AI: Show log says why).", "Show log").then(
+      (choice) => choice && output.show(true),
+    );
+    return;
+  }
   const result = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: "Meta AI: checking the setup…" },
     () => client!.sendRequest(ExecuteCommandRequest.type, { command: "metaai.doctor", arguments: [{}] }),
