@@ -204,7 +204,11 @@ async def _ask(args: argparse.Namespace, question: str, context: str) -> int:
     from metaai_ls.provider.doors import open_answer
 
     options = _door_options(args)
-    record = _earlier(args)
+    try:
+        record = _earlier(args)
+    except OSError as error:  # the question is still asked, as a new conversation
+        say(f"the history cannot be read ({error.strerror or error}); this is a new conversation.")
+        record = None
     if isinstance(record, int):
         return record
     conversation, earlier = continuation(record, options.backend)
@@ -275,7 +279,14 @@ def history_main(argv: list[str]) -> int:
     _logging()
     from metaai_ls.history import History
 
-    history = History()
+    try:
+        return _history(History(), args)
+    except OSError as error:
+        say(f"the history in {History().folder} cannot be used ({error.strerror or error}).")
+        return CONFIG_ERROR
+
+
+def _history(history, args: argparse.Namespace) -> int:
     if args.forget_all:
         count = history.forget_all()
         print(f"Forgot {count} conversation{'' if count == 1 else 's'}.")

@@ -181,3 +181,21 @@ async def test_ctrl_c_stops_cleanly_and_closes_the_stream(fake, cookie_file):
     assert process.returncode == 130
     assert "interrupted" in err.decode() and "Traceback" not in err.decode()
     await fake.wait_for_stream(lambda r: r.client_gone_at is not None, timeout=5)
+
+
+async def test_an_unusable_history_is_a_sentence_not_a_traceback(fake, cookie_file, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    env = {"XDG_STATE_HOME": str(blocker)}
+    code, out, err = await run_ask(fake, cookie_file, "--continue", "hello", env=env)
+    assert code == 0 and out.startswith("Meta AI (offline fake)")
+    assert "the history cannot be read" in err and "could not be written" in err
+    assert "Traceback" not in err
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "metaai_ls", "history",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **env},
+    )  # fmt: skip
+    _, err_bytes = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 2 and "cannot be used" in err_bytes.decode()
+    assert "Traceback" not in err_bytes.decode()

@@ -34,6 +34,10 @@ def invalid(message: str, command: str = "metaai.ask") -> JsonRpcInvalidParams:
 
 def optional_bool(raw: dict[str, Any], name: str, default: bool, command: str) -> bool:
     value = raw.get(name, default)
+    if value is None:
+        # lsp-mode reads a JSON false as nil and sends it back as null (emacs-lsp/lsp-mode
+        # #4184): the `"wait": false` of a code action's command comes back as null.
+        return False
     if not isinstance(value, bool):
         raise invalid(f"`{name}` must be true or false", command)
     return value

@@ -72,7 +72,11 @@ def all_references(request: ChatRequest) -> list[references.Reference]:
     selected = request.range is not None and request.range.start != request.range.end
     if request.uri is not None and selected:
         found.append(references.Reference("file", uri=request.uri, range=request.range))
-    found += references.references_in_message(request.message, request.uri, request.range)
+    tags = references.references_in_message(request.message, request.uri, request.range)
+    # `#diagnostics` means the ones the client listed for that document, when it did (it
+    # knows them; the server sees only those that came with code actions).
+    listed = {r.uri for r in request.references if r.kind == "diagnostics"}
+    found += [t for t in tags if not (t.kind == "diagnostics" and t.uri in listed)]
     return references.unique(found)
 
 

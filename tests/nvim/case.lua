@@ -37,6 +37,21 @@ local function fail(message)
   os.exit(1)
 end
 
+-- Cases that run whether or not the server starts.
+local early = {}
+
+function early.missing_command()
+  -- The first file opened says which command is missing; :MetaAI says it again.
+  vim.wait(500, function() return #notified > 0 end, 20)
+  vim.cmd('MetaAI --chat hello')
+  vim.fn.writefile({ vim.json.encode({ notified = notified }) }, result_path)
+  os.exit(0)
+end
+
+if early[case] then
+  early[case]()
+end
+
 if not vim.wait(15000, function()
   local client = vim.lsp.get_clients({ bufnr = bufnr, name = 'metaai' })[1]
   return client ~= nil and client.initialized
@@ -60,17 +75,26 @@ end
 
 local cases = {}
 
-function cases.code_action()
-  -- In visual line mode, as a user would: the range comes from the selection.
+--- The code action `title` on lines 2-3, in visual line mode as a user would: the range
+--- comes from the selection.
+local function run_code_action(title)
   vim.api.nvim_win_set_cursor(0, { 2, 0 })
   vim.cmd('normal! V')
   vim.api.nvim_win_set_cursor(0, { 3, 0 })
   vim.lsp.buf.code_action({
     filter = function(action)
-      return action.title == 'Meta AI: Refactor / Improve'
+      return action.title == title
     end,
     apply = true,
   })
+end
+
+function cases.code_action()
+  run_code_action('Meta AI: Refactor / Improve')
+end
+
+function cases.code_action_chat()
+  run_code_action('Meta AI: Write tests')
 end
 
 function cases.metaai_command()
@@ -92,6 +116,12 @@ end
 function cases.metaai_chat()
   vim.api.nvim_win_set_cursor(0, { 1, 0 })
   vim.cmd('MetaAI what is this file?')
+end
+
+function cases.mistyped_flag()
+  vim.api.nvim_win_set_cursor(0, { 1, 0 })
+  vim.cmd('MetaAI --chatt what is this file?') -- refused: nothing is sent
+  vim.cmd('MetaAI -- --chatt is what?') -- after --, part of the prompt
 end
 
 function cases.doctor()
@@ -201,9 +231,137 @@ function after.enable_only()
   return { progress_shown = #vim.api.nvim_get_autocmds({ group = 'metaai.progress' }) }
 end
 
-cases[case]()
+-- The chat buffer (:MetaAIChat), driven with keys as a user drives it.
+local learned_report
+local chat_module = function() return require('metaai.chat') end
+local source_win = vim.api.nvim_get_current_win()
 
-if not vim.wait(20000, function()
+local function keys(text, remap)
+  vim.api.nvim_feedkeys(vim.keycode(text), remap and 'mx' or 'nx', false)
+end
+
+local function buffer_text(b)
+  return table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, true), '\n')
+end
+
+local function answered(chat_buf)
+  return vim.wait(20000, function()
+    local chat = chat_module().chats[chat_buf]
+    return chat and not chat.running
+  end, 20)
+end
+
+local streamed_states = {}
+vim.api.nvim_create_autocmd('LspProgress', {
+  pattern = 'report',
+  callback = function()
+    local b = vim.api.nvim_get_current_buf()
+    if vim.api.nvim_buf_get_name(b):match('^metaai://chat/') then
+      streamed_states[buffer_text(b)] = true
+    end
+  end,
+})
+
+function cases.chat_context()
+  local ns = vim.api.nvim_create_namespace('a linter')
+  vim.diagnostic.set(ns, bufnr, {
+    { lnum = 2, col = 11, message = 'x+x could be 2 * x', severity = vim.diagnostic.severity.WARN, source = 'lint' },
+  })
+  vim.cmd('MetaAIChat what is wrong in #buffer, given #diagnostics?')
+end
+
+-- :MetaAILearn {capture}, an ask, then :MetaAILearn! (forget).
+local function report_split(name)
+  local report
+  vim.wait(20000, function()
+    for _, b in ipairs(vim.api.nvim_list_bufs()) do
+      if vim.api.nvim_buf_get_name(b):match(name) and vim.api.nvim_buf_is_loaded(b) then
+        report = table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, true), '\n')
+        vim.api.nvim_buf_delete(b, { force = true })
+        return true
+      end
+    end
+  end, 20)
+  return report
+end
+
+function cases.learn()
+  vim.cmd('MetaAILearn ' .. vim.fn.fnameescape(vim.env.METAAI_TEST_CAPTURE))
+  learned_report = report_split('Meta AI learn')
+  vim.cmd('MetaAI --chat hi')
+end
+
+function after.learn()
+  vim.cmd('MetaAILearn!')
+  return { learned = learned_report, forgot = report_split('Meta AI learn') }
+end
+
+function cases.chat()
+  vim.cmd('MetaAIChat')
+  keys('GAwhat does #file:other.py do?<Esc>')
+  keys('<CR>', true) -- sends
+  return true -- after.chat waits for its answers itself
+end
+
+function after.chat()
+  local fields = {}
+  local chat_buf = vim.api.nvim_get_current_buf()
+  fields.chat_name = vim.api.nvim_buf_get_name(chat_buf)
+  fields.filetype = vim.bo[chat_buf].filetype
+  answered(chat_buf)
+  fields.streamed = vim.tbl_count(streamed_states)
+  fields.first = buffer_text(chat_buf)
+  -- A follow-up, sent with :w; the user moves to the top while it streams.
+  keys('GAand then?<Esc>')
+  vim.cmd.write()
+  keys('gg')
+  answered(chat_buf)
+  fields.cursor = vim.api.nvim_win_get_cursor(0)
+  fields.second = buffer_text(chat_buf)
+  fields.modified = vim.bo[chat_buf].modified
+  -- Wipe the buffer (as a restart would), then reopen it from the history, as a picker would.
+  vim.cmd('bwipeout! ' .. chat_buf)
+  vim.ui.select = function(items, opts, on_choice)
+    fields.picked = opts.format_item(items[1])
+    on_choice(items[1])
+  end
+  vim.cmd('MetaAIChats')
+  vim.wait(5000, function()
+    return vim.api.nvim_buf_get_name(0):match('^metaai://chat/') ~= nil
+  end, 20)
+  fields.reopened = buffer_text(vim.api.nvim_get_current_buf())
+  -- A chat about a selection; `ga` applies the answer's code block to it.
+  vim.api.nvim_set_current_win(source_win)
+  select_lines(2, 3)
+  vim.cmd("'<,'>MetaAIChat! rewrite it")
+  local code_chat = vim.api.nvim_get_current_buf()
+  answered(code_chat)
+  fields.code_chat = buffer_text(code_chat)
+  local row = vim.fn.search('return 2', 'w')
+  if row == 0 then
+    return fields -- no code block came: the test says what did
+  end
+  vim.api.nvim_win_set_cursor(0, { row, 0 })
+  keys('ga', true)
+  vim.wait(5000, function()
+    return vim.api.nvim_buf_get_lines(bufnr, 2, 3, true)[1] == '    return 2 * x'
+  end, 20)
+  fields.applied = buffer_text(bufnr)
+  -- A slow answer, stopped with <C-c>.
+  keys('GAtell me a long story<Esc>')
+  keys('<CR>', true)
+  vim.wait(10000, function()
+    return buffer_text(code_chat):match('Once upon') ~= nil
+  end, 20)
+  keys('<C-c>', true)
+  answered(code_chat)
+  fields.stopped = buffer_text(code_chat)
+  return fields
+end
+
+local waits_itself = cases[case]()
+
+if not waits_itself and not vim.wait(20000, function()
   return progress_ends >= 1
 end, 10) then
   fail('no progress end')

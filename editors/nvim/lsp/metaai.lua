@@ -5,9 +5,16 @@ return {
   cmd = { 'metaai-ls', '--stdio' },
   -- No `filetypes`: Meta AI helps with any file.
   root_markers = { '.git' },
-  -- progressDeltas: the reports join to the answer (the message area shows its tail).
+  -- progressDeltas: the plugin builds the streamed text from reports that join to the answer.
   init_options = { metaai = { progressDeltas = true } },
   settings = { metaai = { progressDeltas = true } },
+  -- Code actions and lenses carry `"wait": false` (for clients that give up on a request
+  -- after 10 s); Neovim has no such time-out, so it waits and can show a chat answer.
+  commands = {
+    ['metaai.ask'] = function(command, ctx)
+      require('metaai').run_waiting(command, ctx)
+    end,
+  },
   handlers = {
     ['workspace/executeCommand'] = function(err, result, ctx)
       require('metaai').on_command_result(err, result, ctx)

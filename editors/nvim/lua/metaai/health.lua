@@ -32,7 +32,10 @@ function M.check()
       health.error(table.concat(probe, ' ') .. ' failed: ' .. vim.trim(done.stderr or ''))
     end
   else
-    health.error(cmd[1] .. ' is not executable', { 'pip install metaai-ls', 'or set `cmd` in setup()' })
+    health.error(cmd[1] .. ' is not executable (not found on PATH)', {
+      'install it: bash scripts/install.sh in a clone of https://github.com/metaai-ls/metaai-ls',
+      "or give its full path: require('metaai').setup({ cmd = { '/path/to/metaai-ls', '--stdio' } })",
+    })
   end
 
   health.start('metaai: login')
