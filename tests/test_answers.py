@@ -103,6 +103,13 @@ async def lenses(client, uri: str) -> list[types.CodeLens]:
     )
 
 
+async def lenses_again(client, uri: str) -> list[types.CodeLens]:
+    """The lenses once an answer is written again."""
+    while not (found := await lenses(client, uri)):
+        await asyncio.sleep(0.05)
+    return found
+
+
 async def written_answer(client, fake) -> tuple:
     paced(fake)
     doc = client.open("file:///w/a.py", CODE)
@@ -168,6 +175,40 @@ async def test_retry_asks_again_with_the_same_prompt(client, fake):
     prompts = [m.prompt for m in fake.messages]
     assert len(prompts) == 2 and "x+x" in prompts[1]  # the original selection, asked again
     assert len(await lenses(client, doc.uri)) == 3  # the new answer waits in its turn
+
+
+async def test_lenses_shown_before_a_retry_reach_the_retried_answer(client, fake):
+    """An editor may keep showing the lenses it had on a line until it asks again (VS Code
+    updates a line's lens commands only once it re-resolves them): the retried answer takes
+    the place, and the id, of the one it replaces, so the Keep clicked there keeps it."""
+    doc, before = await written_answer(client, fake)
+    fake.answers.append(FakeAnswer("```\ndef double(x):\n    return x << 1\n```"))
+    retry = before[2].command
+    await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(retry.command, retry.arguments)
+    )
+    after = await asyncio.wait_for(lenses_again(client, doc.uri), 15)  # the lens did not wait
+    assert [lens.command.arguments for lens in after] == [lens.command.arguments for lens in before]
+    keep = before[0].command  # the lens as the editor still shows it
+    result = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(keep.command, keep.arguments)
+    )
+    assert result == {"kept": True} and not await lenses(client, doc.uri)
+    assert doc.text == CODE.replace(FUNCTION, "def double(x):\n    return x << 1\n")
+
+
+async def test_a_new_ask_over_an_answer_answers_to_its_lenses(client, fake):
+    """A new ask over a written answer keeps that one and writes in its place: the lenses
+    the editor still shows there address the new answer."""
+    doc, before = await written_answer(client, fake)
+    fake.answers.append(FakeAnswer("```\ndef double(x):\n    return x << 1\n```"))
+    await client.ask(uri=doc.uri, range=whole_function(client, doc.uri), prompt="q", mode="replace")
+    discard = before[1].command
+    result = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(discard.command, discard.arguments)
+    )
+    assert result == {"discarded": True}
+    assert doc.text == CODE.replace(FUNCTION, NEW_FUNCTION)  # the first answer, kept
 
 
 @pytest.mark.parametrize("client_name", CLIENTS)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,11 +18,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).parents[1]
-VSIX = ROOT / "editors/vscode/metaai-ls.vsix"
-CACHE = Path(os.environ.get("VSCODE_E2E_CACHE", Path.home() / ".cache/metaai-ls/vscode-e2e"))
-CODE_SERVER = CACHE / "code-server/node_modules/.bin/code-server"
-CHROMIUM = Path("/usr/lib/chromium/chromium")
+from tests.vscode import VSCode, missing, running_vscode
+
 REQUIRED = os.environ.get("VSCODE_E2E") == "required"
 
 ORIGINAL = "def double(x):\n    return x+x\n"
@@ -36,236 +31,25 @@ NEW = (
 ANSWER = f"Here it is:\n```python\n{NEW}```\nDone."
 FILES = [
     *("undo.py", "discard.py", "cancel.py", "action.py", "error.py", "insert.py", "retry.py"),
-    "chat.py",
+    *("chat.py", "keys.py", "target.py"),
 ]
+REFERENCE = "notes/ref_target.py"
+REFERENCE_TEXT = "MARKER = 'only in the referenced file 7f3a'\n"
 
-
-def _missing() -> str | None:
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        return "playwright is not installed"
-    for path in (CODE_SERVER, CHROMIUM, VSIX):
-        if not path.exists():
-            return f"{path} is missing (scripts/vscode-e2e-install.sh, npm run package)"
-    return None
-
-
-MISSING = _missing()
+MISSING = missing()
 if MISSING and REQUIRED:
     raise RuntimeError(f"the real-VS-Code tests must run here: {MISSING}")
 pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
-class VSCode:
-    """One code-server with the extension, one browser page, one fake Meta AI."""
-
-    def __init__(self, page, folder: Path, fake_url: str, shots: Path) -> None:
-        self.page = page
-        self.folder = folder
-        self.fake_url = fake_url
-        self.shots = shots
-
-    def fake(self, **config) -> None:
-        request = urllib.request.Request(
-            self.fake_url + "/__fake__/config",
-            json.dumps(config).encode(),
-            {"content-type": "application/json"},
-        )
-        urllib.request.urlopen(request, timeout=5)
-
-    def open(self, name: str) -> None:
-        page = self.page
-        page.keyboard.press("Control+P")
-        page.wait_for_selector(".quick-input-widget:visible")
-        page.keyboard.type(name)
-        page.wait_for_selector(f".quick-input-list .monaco-highlighted-label:has-text('{name}')")
-        page.keyboard.press("Enter")
-        page.wait_for_selector(f".tab.active:has-text('{name}')")
-        self.focus_editor()
-
-    def focus_editor(self) -> None:
-        self.page.click(".editor-instance .monaco-editor .view-lines")
-
-    def palette(self, command: str, seconds: float = 30) -> None:
-        """Run a command from the palette (F1), once the extension's commands are there."""
-        page = self.page
-        name = command.split(": ")[-1]
-        label = f".quick-input-list .monaco-highlighted-label:has-text('{name}')"
-        deadline = time.monotonic() + seconds
-        while True:
-            page.keyboard.press("F1")
-            page.wait_for_selector(".quick-input-widget:visible")
-            page.keyboard.type(command)
-            try:
-                page.wait_for_selector(label, timeout=2000)
-                break
-            except Exception:
-                page.keyboard.press("Escape")
-                if time.monotonic() > deadline:
-                    raise
-        page.keyboard.press("Enter")
-
-    def pick(self, text: str, title: str | None = None) -> None:
-        """Type into the open input box or quick pick and confirm."""
-        page = self.page
-        widget = ".quick-input-widget:visible"
-        page.wait_for_selector(f"{widget} >> text={title}" if title else widget)
-        page.keyboard.type(text)
-        time.sleep(0.3)
-        page.keyboard.press("Enter")
-
-    def ask_selection(self, prompt: str, mode: str) -> None:
-        self.page.keyboard.press("Control+A")
-        self.palette("Meta AI: Ask about selection")
-        self.pick(prompt, title="Ask Meta AI about the selection")
-        self.page.wait_for_selector(
-            f".quick-input-list .monaco-highlighted-label:has-text('{mode}')"
-        )
-        self.pick(mode)
-
-    def saved(self, name: str) -> str:
-        self.focus_editor()
-        self.page.keyboard.press("Control+S")
-        time.sleep(0.8)
-        return (self.folder / name).read_text()
-
-    def wait_lens(self, title: str, timeout: float = 30) -> None:
-        self.page.wait_for_selector(
-            f".codelens-decoration a:has-text('{title}')", timeout=timeout * 1000
-        )
-
-    def shot(self, name: str) -> Path:
-        path = self.shots / f"{name}.png"
-        self.page.screenshot(path=str(path))
-        return path
-
-    def notifications(self) -> str:
-        return " | ".join(self.page.locator(".notification-toast").all_inner_texts())
-
-
 @pytest.fixture(scope="module")
 def vscode(tmp_path_factory) -> Iterator[VSCode]:
-    from playwright.sync_api import sync_playwright
-
     work = tmp_path_factory.mktemp("vscode")
     shots = Path(os.environ.get("E2E_SCREENSHOTS") or tempfile.mkdtemp(prefix="metaai-e2e-"))
     shots.mkdir(parents=True, exist_ok=True)
-    folder = work / "project"
-    (folder / ".vscode").mkdir(parents=True)
-    for name in FILES:
-        (folder / name).write_text(ORIGINAL)
-    cookies = work / "cookies.json"
-    cookies.write_text('{"ecto_1_sess": "vscode-e2e"}')
-    cookies.chmod(0o600)
-    fake_port, vscode_port = _port(), _port()
-    fake_url = f"http://127.0.0.1:{fake_port}"
-    # The server runs as a user's would: real identifiers (the 350 ms wait the fake's
-    # gateway expects), none of the test suite's METAAI_ settings.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("METAAI_")}
-    env["PATH"] = f"{CACHE}/node/package/bin:{env['PATH']}"
-    fake = subprocess.Popen(
-        [sys.executable, "-m", "metaai_ls", "fake-server", "--port", str(fake_port)],
-        stdout=subprocess.DEVNULL,
-    )
-    server = Path(sys.executable).parent / "metaai-ls"
-    workspace_settings = {
-        "metaai.serverPath": str(server),
-        "metaai.url": fake_url,
-        "metaai.gatewayUrl": f"ws://127.0.0.1:{fake_port}/ws/clippy",
-        "metaai.cookiesFile": str(cookies),
-        "editor.codeLens": True,
-    }
-    (folder / ".vscode/settings.json").write_text(json.dumps(workspace_settings))
-    user = work / "data/User"
-    user.mkdir(parents=True)
-    user_settings = {
-        "security.workspace.trust.enabled": False,
-        "extensions.autoCheckUpdates": False,
-        "extensions.autoUpdate": False,
-        "workbench.startupEditor": "none",
-        "workbench.tips.enabled": False,
-        "workbench.secondarySideBar.defaultVisibility": "hidden",
-        "chat.disableAIFeatures": True,
-        "telemetry.telemetryLevel": "off",
-        "files.autoSave": "off",
-    }
-    (user / "settings.json").write_text(json.dumps(user_settings))
-    dirs = ["--user-data-dir", str(work / "data"), "--extensions-dir", str(work / "ext")]
-    subprocess.run(
-        [str(CODE_SERVER), *dirs, "--install-extension", str(VSIX)],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    code_server = subprocess.Popen(
-        [
-            str(CODE_SERVER),
-            *("--auth", "none", "--bind-addr", f"127.0.0.1:{vscode_port}", *dirs),
-            *("--disable-telemetry", "--disable-update-check", str(folder)),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_http(fake_url + "/__fake__/streams", 30)
-        _wait_http(f"http://127.0.0.1:{vscode_port}/healthz", 60)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=str(CHROMIUM),
-                headless=True,
-                args=[
-                    *("--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"),
-                    *("--disable-background-networking", "--disable-component-update"),
-                    "--disable-quic",
-                ],
-            )
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.set_default_timeout(30000)
-            page.goto(f"http://127.0.0.1:{vscode_port}/?folder={folder}")
-            page.wait_for_selector(".monaco-workbench", timeout=90000)
-            page.wait_for_selector(".statusbar", timeout=60000)
-            code = VSCode(page, folder, fake_url, shots)
-            # The extension and its server are up once the setup check passes.
-            try:
-                page.click(".statusbar")  # focus the workbench
-                code.palette("Meta AI: Check setup")
-                page.wait_for_selector(
-                    ".notification-toast >> text=every check passed", timeout=60000
-                )
-            except Exception:
-                code.shot("setup-failed")
-                raise
-            code.shot("check-setup")
-            page.keyboard.press("Escape")
-            yield code
-            browser.close()
-    finally:
-        code_server.terminate()
-        fake.terminate()
-        code_server.wait(10)
-        fake.wait(10)
-        shutil.rmtree(work / "data", ignore_errors=True)
+    files = {name: ORIGINAL for name in FILES} | {REFERENCE: REFERENCE_TEXT}
+    with running_vscode(work, files, shots) as code:
+        yield code
 
 
 @pytest.fixture
@@ -310,19 +94,23 @@ def test_discard_from_the_code_lens_puts_the_original_back(editor: VSCode):
 
 
 def test_keep_then_retry_from_the_code_lenses(editor: VSCode):
+    """On a busy machine VS Code may still show the first answer's lenses (their commands)
+    when the retried answer lands on the same line: Keep there must keep the new one."""
     second = "def double(x):\n    return x << 1\n"
     editor.fake(answers=[ANSWER, f"```python\n{second}```"])
     editor.open("retry.py")
-    editor.ask_selection("make it clearer", "replace")
-    editor.wait_lens("Retry")
-    editor.page.click(".codelens-decoration a:has-text('Retry')")  # asks again, same prompt
-    deadline = time.monotonic() + 30
-    while editor.saved("retry.py") != second and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert editor.saved("retry.py") == second
-    editor.wait_lens("Keep")
-    editor.page.click(".codelens-decoration a:has-text('Keep')")
-    editor.page.wait_for_selector(".codelens-decoration a:has-text('Keep')", state="detached")
+    with editor.slow_renderer():
+        editor.ask_selection("make it clearer", "replace")
+        editor.wait_lens("Retry")
+        editor.page.click(".codelens-decoration a:has-text('Retry')")  # asks again, same prompt
+        deadline = time.monotonic() + 30
+        while editor.saved("retry.py") != second and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert editor.saved("retry.py") == second
+        editor.wait_lens("Keep")
+        editor.page.click(".codelens-decoration a:has-text('Keep')")
+        editor.page.wait_for_selector(".codelens-decoration a:has-text('Keep')", state="detached")
+        assert "no Meta AI answer waits" not in editor.notifications()
     assert editor.saved("retry.py") == second
 
 
@@ -379,3 +167,171 @@ def test_chat_opens_the_answer_beside_and_changes_nothing(editor: VSCode):
     frame.locator("text=It adds").wait_for(timeout=15000)
     editor.page.click(".tab:has-text('chat.py')")
     assert editor.saved("chat.py") == ORIGINAL
+
+
+def test_key_bindings_ask_then_discard_then_keep(editor: VSCode):
+    """Ctrl+K A asks about the selection; Ctrl+K X discards, Ctrl+K K keeps (no palette)."""
+    page = editor.page
+    for key, expected in (("Control+K X", ORIGINAL), ("Control+K K", NEW)):
+        editor.fake(answers=[ANSWER])
+        editor.open("keys.py")
+        page.keyboard.press("Control+A")
+        page.keyboard.press("Control+K")
+        page.keyboard.press("A")
+        editor.pick("make it clearer", title="Ask Meta AI about the selection")
+        page.wait_for_selector(".quick-input-list .monaco-highlighted-label:has-text('replace')")
+        editor.pick("replace")
+        editor.wait_lens("Keep")
+        editor.focus_editor()
+        first, second = key.split(" ")
+        page.keyboard.press(first)
+        page.keyboard.press(second)
+        page.wait_for_selector(".codelens-decoration a:has-text('Keep')", state="detached")
+        assert editor.saved("keys.py") == expected
+    (editor.folder / "keys.py").write_text(ORIGINAL)
+
+
+def history(editor: VSCode) -> list[dict]:
+    """The server's history, as `metaai-ls history --json` shows it."""
+    env = {**os.environ, "XDG_STATE_HOME": str(editor.work / "state")}
+    metaai_ls = Path(sys.executable).parent / "metaai-ls"
+    out = subprocess.run(
+        [str(metaai_ls), "history", "--json"], env=env, capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout)
+
+
+SLOW_ANSWER = "It doubles x by adding it to itself. " * 12 + "\n```python\nreturn 2 * x\n```\n"
+
+
+def test_chat_streams_with_the_selection_and_follows_up(editor: VSCode):
+    editor.fake(answers=[SLOW_ANSWER, "One line: `return 2 * x`."], interval=0.08, chunk_size=5)
+    editor.open("chat.py")
+    editor.page.keyboard.press("Control+A")
+    editor.open_chat()
+    chat = editor.chat()
+    chat.locator(".chip.selection >> text=chat.py:1-2").wait_for()
+    editor.chat_send("what does it do?")
+    streaming = chat.locator(".turn.streaming .body")
+    streaming.locator("text=/doubles x/").wait_for()
+    seen = streaming.inner_text()
+    editor.shot("chat-streaming")
+    (first,) = editor.wait_answers(1)
+    assert seen and len(seen) < len(first) and first.startswith(seen[:30])  # it grew in place
+    assert "return 2 * x" in chat.locator(".turn.assistant pre code").first.inner_text()
+    prompt = editor.fake_list("messages")[-1]["prompt"]
+    assert "what does it do?" in prompt and "return x+x" in prompt  # the selection came along
+    editor.chat_send("and in one line?")
+    answers = editor.wait_answers(2)
+    assert answers[1] == "One line: return 2 * x."
+    sent = editor.fake_list("messages")[-2:]
+    assert sent[0]["conversation_id"] == sent[1]["conversation_id"]  # one Meta conversation
+    editor.shot("chat-follow-up")
+    latest = history(editor)[0]
+    assert latest["title"].startswith("what does it do") and latest["turns"] == 4
+
+
+def test_chat_stop_ends_the_answer_and_its_stream(editor: VSCode):
+    editor.fake(answers=[SLOW_ANSWER * 3], interval=0.25, chunk_size=3)
+    editor.palette("Meta AI: New chat")
+    chat = editor.chat()
+    chat.locator(".empty").wait_for()
+    editor.chat_send("a long one please")
+    chat.locator(".turn.streaming .body >> text=/It doubles/").wait_for()
+    chat.locator("#stop").click()
+    chat.locator(".turn.assistant .outcome >> text=Stopped.").wait_for()
+    assert chat.locator("#send").is_visible() and not chat.locator("#stop").is_visible()
+    editor.shot("chat-stopped")
+    deadline = time.monotonic() + 10
+    while not editor.fake_list("streams")[-1]["client_gone_at"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    stream = editor.fake_list("streams")[-1]
+    assert stream["client_gone_at"] and not stream["finished"], stream  # closed, not read out
+
+
+def test_a_file_picked_with_hash_reaches_the_prompt(editor: VSCode):
+    editor.fake(answers=["It holds a marker."])
+    editor.palette("Meta AI: New chat")
+    chat = editor.chat()
+    editor.chat_type("#")
+    editor.pick("ref_target", title="Add to the message")
+    chat.locator(f".chip.file >> text={REFERENCE}").wait_for()
+    assert chat.locator("#input").input_value() == ""  # the # became the chip
+    editor.chat_type("what is in this file?")
+    editor.shot("chat-file-chip")
+    chat.locator("#input").press("Enter")
+    editor.wait_answers(1)
+    prompt = editor.fake_list("messages")[-1]["prompt"]
+    assert REFERENCE_TEXT.strip() in prompt and "ref_target.py" in prompt
+
+
+def test_insert_a_code_block_at_the_cursor_and_one_undo(editor: VSCode):
+    editor.fake(answers=["Add this:\n```python\ny = x * 3\n```\n"])
+    editor.open("target.py")
+    editor.page.keyboard.press("Control+End")  # the cursor at the end, nothing selected
+    editor.palette("Meta AI: New chat")
+    chat = editor.chat()
+    editor.chat_send("give me y")
+    editor.wait_answers(1)
+    chat.locator(".code-actions button:has-text('Insert')").click()
+    deadline = time.monotonic() + 15
+    while editor.saved("target.py") == ORIGINAL and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert editor.saved("target.py") == ORIGINAL + "y = x * 3\n"
+    editor.page.keyboard.press("Control+Z")  # once
+    assert editor.saved("target.py") == ORIGINAL
+
+
+def test_the_view_comes_back_after_a_reload_and_past_conversations(editor: VSCode):
+    editor.fake(answers=["Reloaded fine."])
+    editor.palette("Meta AI: New chat")
+    editor.chat_send("remember me across a reload")
+    editor.wait_answers(1)
+    editor.page.reload()
+    editor.wait_ready()
+    editor.open_chat()
+    chat = editor.chat()
+    chat.locator(".turn.user >> text=remember me across a reload").wait_for()
+    assert editor.answers() == ["Reloaded fine."]
+    editor.shot("chat-after-reload")
+    editor.palette("Meta AI: Past conversations")
+    rows = chat.locator(".conversation")
+    rows.first.wait_for()
+    before = rows.count()
+    titles = rows.locator(".title").all_inner_texts()
+    assert titles[0] == "remember me across a reload" and "what does it do?" in titles
+    editor.shot("chat-history")
+    chat.locator(".conversation:has-text('a long one please') .forget").click()
+    chat.locator(".conversation:has-text('a long one please')").wait_for(state="detached")
+    assert rows.count() == before - 1
+    assert "a long one please" not in [c["title"] for c in history(editor)]
+    chat.locator(".conversation:has-text('what does it do?') .open").click()
+    chat.locator(".turn.user >> text=and in one line?").wait_for()
+    assert len(editor.answers()) == 2
+
+
+def test_the_walkthrough_opens(editor: VSCode):
+    editor.palette("Meta AI: Get started")
+    editor.page.wait_for_selector("text=Get started with Meta AI", timeout=30000)
+    editor.page.wait_for_selector("text=Log in at meta.ai, or set an API key")
+    editor.shot("walkthrough")
+
+
+def test_a_server_that_cannot_start_offers_the_install_guide(editor: VSCode):
+    """18 #10: a metaai-ls that is not there is named, and the install guide is one click."""
+    settings = editor.folder / ".vscode/settings.json"
+    saved = settings.read_text()
+    missing = editor.work / "nowhere/metaai-ls"
+    settings.write_text(json.dumps({**json.loads(saved), "metaai.serverPath": str(missing)}))
+    try:
+        toast = editor.page.locator(".notification-toast", has_text="cannot start")
+        toast.wait_for(timeout=30000)
+        assert f"{missing} is not an executable file" in toast.inner_text()
+        editor.shot("server-cannot-start")
+        toast.locator(".monaco-button:has-text('Open install guide')").click()
+        editor.page.wait_for_selector(".tab:has-text('Preview')")
+        guide = editor.page.frame_locator("iframe.webview.ready").last.frame_locator("iframe")
+        guide.locator("text=scripts/install.sh").first.wait_for()
+    finally:
+        settings.write_text(saved)
+    editor.wait_ready()  # the server is back with the setting restored

@@ -54,9 +54,13 @@ class WrittenAnswers:
         writer: DocumentWriter,
         selection: tuple[int, int],
         region_start: int,
+        replaces: int | None = None,
     ) -> None:
+        """``replaces``: the id of the answer this one took the place of (retried, or
+        asked over), kept so that the lenses an editor still shows there address it."""
         answers = self._by_uri.setdefault(request.uri, [])
-        answer = WrittenAnswer(next(self._ids), request, writer, selection, region_start)
+        answer_id = replaces if replaces is not None else next(self._ids)
+        answer = WrittenAnswer(answer_id, request, writer, selection, region_start)
         answers.append(answer)
         del answers[:-MAX_PER_DOCUMENT]
 
@@ -80,12 +84,12 @@ class WrittenAnswers:
     def forget_document(self, uri: str) -> bool:
         return self._by_uri.pop(uri, None) is not None
 
-    def keep_overlapping(self, uri: str, start: int, end: int) -> bool:
-        """A new ask over a written answer keeps it."""
+    def keep_overlapping(self, uri: str, start: int, end: int) -> int | None:
+        """A new ask over written answers keeps them; the id of the first, if any."""
         chosen = [a for a in self.on_uri(uri) if a.writer.sync.overlaps(start, end)]
         for answer in chosen:
             self.drop(answer)
-        return bool(chosen)
+        return chosen[0].id if chosen else None
 
     def observe(self, params: types.DidChangeTextDocumentParams, document: TextDocument) -> bool:
         """Follow the user's edits; an edit inside an answer keeps it. True if one was kept."""

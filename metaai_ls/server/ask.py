@@ -127,6 +127,7 @@ class Ask:
         self.conversation = conversation
         self.begin_message = begin_message or short(request.prompt)
         self.placement: tuple[tuple[int, int], int] | None = None  # selection, region start
+        self.replaces: int | None = None  # the written answer this one takes the place of
         self._parts: list[str] = []
         self.changed = asyncio.Event()
         self.finished = asyncio.Event()
@@ -296,13 +297,18 @@ def short(text: str, limit: int = 80) -> str:
 
 
 async def run_ask(
-    ls: MetaAILanguageServer, request: AskRequest, request_id: Any, token: Any = None
+    ls: MetaAILanguageServer,
+    request: AskRequest,
+    request_id: Any,
+    token: Any = None,
+    replaces: int | None = None,
 ) -> dict[str, Any]:
     """Validate the request against the open document, then run it to the end.
 
-    ``token``: the client's work-done token from the command's params, if it gave one.
+    ``token``: the client's work-done token from the command's params, if it gave one;
+    ``replaces``: the id of the written answer a retry takes the place of.
     """
-    prepared = prepare_ask(ls, request, request_id, token)
+    prepared = prepare_ask(ls, request, request_id, token, replaces)
     if isinstance(prepared, dict):
         return prepared
     return await run_prepared(ls, prepared)
@@ -335,7 +341,11 @@ def tell_outcome(ls: MetaAILanguageServer, request: AskRequest, result: dict[str
 
 
 def prepare_ask(
-    ls: MetaAILanguageServer, request: AskRequest, request_id: Any, token: Any
+    ls: MetaAILanguageServer,
+    request: AskRequest,
+    request_id: Any,
+    token: Any,
+    replaces: int | None = None,
 ) -> Ask | dict[str, Any]:
     """The ask, ready to run and counted as running; or its refusal (another answer is
     being written there). Bad input raises InvalidParams."""
@@ -354,7 +364,9 @@ def prepare_ask(
         if ls.asks.writing_over(request.uri, target.start, target.end):
             ls.show(types.MessageType.Warning, f"Meta AI: {BUSY}")
             return {"text": "", "error": BUSY}
-        if ls.answers.keep_overlapping(request.uri, target.start, target.end):
+        kept_id = ls.answers.keep_overlapping(request.uri, target.start, target.end)
+        if kept_id is not None:
+            replaces = kept_id if replaces is None else replaces
             ls.refresh_code_lenses()
         sync = EditSync(index.text, target.start, target.end)
         writer = DocumentWriter(ls, request.uri, sync, f"Meta AI #{next(_labels)}")
@@ -366,6 +378,7 @@ def prepare_ask(
     ask = Ask(ls, request, messages, writer, render, request_id, progress, conversation, begin)
     if target is not None:
         ask.placement = ((start, end), target.start)
+        ask.replaces = replaces
     ls.asks.add(ask)
     return ask
 
@@ -378,7 +391,8 @@ async def run_prepared(ls: MetaAILanguageServer, ask: Ask) -> dict[str, Any]:
         ls.asks.discard(ask)
     if ask.kept and ask.writer is not None and ask.placement is not None:
         selection, region_start = ask.placement
-        ls.answers.add(ask.request, ask.writer, selection, region_start)
+        # A replacing answer keeps the old id: the lenses an editor still shows there reach it.
+        ls.answers.add(ask.request, ask.writer, selection, region_start, ask.replaces)
         ls.refresh_code_lenses()
     return result
 

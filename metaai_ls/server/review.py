@@ -82,4 +82,5 @@ async def retry(
     start, end = answer.selection_now()
     selection = TextIndex(document.source, ls.position_encoding).range(start, end)
     request = answer.request.with_range(selection)
-    return await run_ask(ls, request, request_id, token)
+    # The new answer takes the old one's id: the lenses still shown there reach it.
+    return await run_ask(ls, request, request_id, token, answer.id)

@@ -364,6 +364,7 @@ class FakeMetaAI:
         app.router.add_post("/__fake__/config", self._configure)
         app.router.add_get("/__fake__/requests", self._list_requests)
         app.router.add_get("/__fake__/streams", self._list_streams)
+        app.router.add_get("/__fake__/messages", self._list_messages)
         return app
 
     async def _home(self, request: web.Request) -> web.StreamResponse:
@@ -591,6 +592,10 @@ class FakeMetaAI:
             item["query"] = {k: v for k, v in r.query.items() if k.lower() not in hidden}
             listed.append(item)
         return web.json_response(listed)
+
+    async def _list_messages(self, request: web.Request) -> web.Response:
+        """The prompts received, in order (for tests driving a real editor from outside)."""
+        return web.json_response([dataclasses.asdict(m) for m in self.messages])
 
     async def _list_streams(self, request: web.Request) -> web.Response:
         """How each answer went; times are `time.monotonic()`, comparable across processes."""

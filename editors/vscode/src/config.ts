@@ -43,8 +43,14 @@ export function serverSettings(get: Lookup): Record<string, unknown> {
   return section;
 }
 
+/**
+ * The extension's own settings for the server: progress reports that join to the answer
+ * (the chat view streams them, the notification shows their tail).
+ */
+export const EXTENSION_SETTINGS = { progressDeltas: true } as const;
+
 export function initializationOptions(get: Lookup): { metaai: Record<string, unknown> } {
-  return { metaai: serverSettings(get) };
+  return { metaai: { ...EXTENSION_SETTINGS, ...serverSettings(get) } };
 }
 
 /** Find an executable on PATH, as a shell would. */
@@ -54,31 +60,59 @@ export function findOnPath(name: string, envPath = process.env.PATH ?? ""): stri
     if (!directory) continue;
     for (const extension of extensions) {
       const candidate = path.join(directory, name + extension);
-      try {
-        fs.accessSync(candidate, fs.constants.X_OK);
-        if (fs.statSync(candidate).isFile()) return candidate;
-      } catch {
-        // not here
-      }
+      if (isExecutable(candidate)) return candidate;
     }
   }
   return undefined;
 }
 
+/** Where `scripts/install.sh` links the command (not always on an editor's PATH). */
+export function userInstalled(home = process.env.HOME ?? ""): string | undefined {
+  const candidate = path.join(home, ".local", "bin", "metaai-ls");
+  return home && isExecutable(candidate) ? candidate : undefined;
+}
+
 /**
- * How to start the server: `metaai.serverPath`, else `metaai-ls` on PATH, else
- * `python -m metaai_ls` with `metaai.pythonPath` (or python3).
+ * How to start the server: `metaai.serverPath`, else `metaai-ls` on PATH, else the one
+ * `scripts/install.sh` puts in ~/.local/bin, else `python -m metaai_ls` with
+ * `metaai.pythonPath` (or python3).
  */
 export function serverCommand(
   serverPath: string,
   pythonPath: string,
   onPath: (name: string) => string | undefined = findOnPath,
+  installedForUser: () => string | undefined = userInstalled,
 ): ServerCommand {
   if (serverPath.trim()) return { command: expandHome(serverPath.trim()), args: ["--stdio"] };
-  const installed = onPath("metaai-ls");
+  const installed = onPath("metaai-ls") ?? installedForUser();
   if (installed) return { command: installed, args: ["--stdio"] };
   const python = pythonPath.trim() ? expandHome(pythonPath.trim()) : "python3";
   return { command: python, args: ["-m", "metaai_ls", "--stdio"] };
+}
+
+/**
+ * Why the server command cannot start, as a sentence, or undefined when it can be tried:
+ * a path that is not an executable file, or a bare name not on PATH.
+ */
+export function missingServer(
+  command: ServerCommand,
+  onPath: (name: string) => string | undefined = findOnPath,
+): string | undefined {
+  const { command: program, args } = command;
+  const module = args[0] === "-m" ? " (with the metaai_ls module)" : "";
+  if (program.includes("/") || program.includes("\\")) {
+    return isExecutable(program) ? undefined : `${program}${module} is not an executable file`;
+  }
+  return onPath(program) ? undefined : `${program}${module} is not on PATH`;
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
 }
 
 export function expandHome(file: string, home = process.env.HOME ?? ""): string {
@@ -101,7 +135,7 @@ export function appendTail(kept: string, message: string, limit = 400): string {
 export function cleanSection(section: unknown): unknown {
   if (typeof section !== "object" || section === null || Array.isArray(section)) return section;
   const values = section as Record<string, unknown>;
-  return serverSettings((key) => values[key]);
+  return { ...EXTENSION_SETTINGS, ...serverSettings((key) => values[key]) };
 }
 
 export interface AnswerEdit {
@@ -169,4 +203,18 @@ export function showsAnswer(argument: unknown): boolean {
     argument !== null &&
     (argument as { mode?: unknown }).mode === "chat"
   );
+}
+
+/** The answer lenses of a document say an answer waits to be kept or discarded there. */
+export function hasAnswerLens(lenses: readonly { command?: { command?: string } }[] | null | undefined): boolean {
+  return (lenses ?? []).some((lens) => lens.command?.command === "metaai.keep");
+}
+
+export interface LearnResult {
+  ok: boolean;
+  report: string;
+}
+
+export function isLearnResult(value: unknown): value is LearnResult {
+  return isDoctorResult(value);
 }

@@ -12,11 +12,13 @@ import {
   type ServerOptions,
 } from "vscode-languageclient/node";
 
+import { CHAT_VIEW, ChatView } from "./chat/view";
 import {
   answerEditOf,
   appendTail,
   cleanSection,
   DOCUMENT_COMMANDS,
+  hasAnswerLens,
   initializationOptions,
   isAskResult,
   isDoctorResult,
@@ -28,6 +30,7 @@ import {
   type AnswerEdit,
   type Mode,
 } from "./config";
+import { forgetLearned, learnFromCapture, offerInstallGuide, openWalkthrough, whyServerCannotStart } from "./setup";
 
 const SECTION = "metaai";
 const API_KEY_SECRET = "metaai.apiKey";
@@ -39,18 +42,37 @@ let output: vscode.LogOutputChannel;
 let secrets: vscode.SecretStorage;
 let status: vscode.StatusBarItem;
 let running = 0;
+// The server being (re)started: commands wait for it instead of finding no client.
+let starting: Promise<void> = Promise.resolve();
+let extensionContext: vscode.ExtensionContext;
 // The label of the last answer edit per document: a new label starts a new undo step.
 const lastLabel = new Map<string, string>();
+// Documents where a written answer waits to be kept or discarded (their Keep lens).
+const answerDocuments = new Set<string>();
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  extensionContext = context;
   output = vscode.window.createOutputChannel("Meta AI", { log: true });
   secrets = context.secrets;
   status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 100);
   status.command = "metaai.cancelAll";
   status.tooltip = "Meta AI is writing; click to cancel";
+  const chat = new ChatView(context, () => client, output);
   context.subscriptions.push(
     output,
     status,
+    chat,
+    vscode.window.registerWebviewViewProvider(CHAT_VIEW, chat),
+    vscode.commands.registerCommand("metaai.openChat", () => chat.reveal()),
+    vscode.commands.registerCommand("metaai.newChat", async () => {
+      await chat.reveal();
+      await chat.newChat();
+    }),
+    vscode.commands.registerCommand("metaai.chatHistory", () => chat.reveal(true)),
+    vscode.commands.registerCommand("metaai.learnFromCapture", () => learnFromCapture(client, output)),
+    vscode.commands.registerCommand("metaai.forgetLearned", () => forgetLearned(client, output)),
+    vscode.commands.registerCommand("metaai.getStarted", openWalkthrough),
+    vscode.window.onDidChangeActiveTextEditor(updateAnswerContext),
     vscode.commands.registerCommand("metaai.askSelection", askSelection),
     vscode.commands.registerCommand("metaai.cancelAll", cancelAll),
     vscode.commands.registerCommand("metaai.showLog", () => output.show(true)),
@@ -60,11 +82,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand("metaai.clearApiKey", clearApiKey),
     vscode.workspace.onDidChangeConfiguration(configurationChanged),
   );
-  await start();
+  starting = start();
+  await starting;
 }
 
 export async function deactivate(): Promise<void> {
-  await client?.stop();
+  if (client?.needsStop()) await client.stop();
 }
 
 function setting<T>(key: string): T | undefined {
@@ -72,7 +95,13 @@ function setting<T>(key: string): T | undefined {
 }
 
 async function start(): Promise<void> {
-  const { command, args } = serverCommand(setting<string>("serverPath") ?? "", setting<string>("pythonPath") ?? "");
+  const server = serverCommand(setting<string>("serverPath") ?? "", setting<string>("pythonPath") ?? "");
+  const { command, args } = server;
+  const missing = await whyServerCannotStart(server);
+  if (missing) {
+    void offerInstallGuide(extensionContext, output, missing);
+    return;
+  }
   output.appendLine(`Starting ${command} ${args.join(" ")}`);
   // The API key goes to the server through its environment, never as a setting.
   const env = serverEnvironment(process.env, await secrets.get(API_KEY_SECRET));
@@ -80,9 +109,13 @@ async function start(): Promise<void> {
   const clientOptions: LanguageClientOptions = {
     documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
     outputChannel: output,
-    // Reports that join to the answer: the notification shows the answer's tail.
-    initializationOptions: { metaai: { progressDeltas: true, ...initializationOptions((key) => setting(key)).metaai } },
+    initializationOptions: initializationOptions((key) => setting(key)),
     middleware: {
+      provideCodeLenses: async (document, token, next) => {
+        const lenses = await next(document, token);
+        noteAnswerLenses(document.uri.toString(), hasAnswerLens(lenses));
+        return lenses;
+      },
       // Code actions, code lenses and the palette all reach the server through here.
       executeCommand: (name, args, next) => {
         if (ASKING_COMMANDS.has(name)) return runAsk(name, waiting(withDocument(name, args)));
@@ -106,18 +139,34 @@ async function start(): Promise<void> {
   try {
     await client.start();
   } catch (error) {
-    const choice = await vscode.window.showErrorMessage(
-      `Meta AI: could not start ${command} (${String(error)}). Install it with \`pip install metaai-ls\` or set metaai.serverPath.`,
-      "Show log",
-    );
-    if (choice) output.show(true);
+    const reason = `${command} ${args.join(" ")} failed (${error instanceof Error ? error.message : String(error)})`;
+    void offerInstallGuide(extensionContext, output, reason);
   }
 }
 
+/** The context key of the Keep / Discard key bindings: an answer waits in this editor. */
+function noteAnswerLenses(uri: string, waiting: boolean): void {
+  if (waiting) answerDocuments.add(uri);
+  else answerDocuments.delete(uri);
+  updateAnswerContext();
+}
+
+function updateAnswerContext(): void {
+  const uri = vscode.window.activeTextEditor?.document.uri.toString();
+  void vscode.commands.executeCommand("setContext", "metaai.answerWaits", uri !== undefined && answerDocuments.has(uri));
+}
+
 async function restart(): Promise<void> {
-  await client?.stop();
-  client = undefined;
-  await start();
+  const previous = starting;
+  starting = (async () => {
+    await previous;
+    const old = client;
+    client = undefined;
+    // A client whose start failed has nothing to stop (and says so by throwing).
+    if (old?.needsStop()) await old.stop().catch((error) => output.debug(`stopping the old server: ${String(error)}`));
+    await start();
+  })();
+  await starting;
 }
 
 function configurationChanged(event: vscode.ConfigurationChangeEvent): void {
@@ -243,7 +292,13 @@ function describeMode(mode: Mode): string {
 }
 
 async function checkSetup(): Promise<void> {
-  if (!client) return;
+  await starting;
+  if (!client) {
+    void vscode.window.showErrorMessage("Meta AI: the metaai-ls server is not running (Meta AI: Show log says why).", "Show log").then(
+      (choice) => choice && output.show(true),
+    );
+    return;
+  }
   const result = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: "Meta AI: checking the setup…" },
     () => client!.sendRequest(ExecuteCommandRequest.type, { command: "metaai.doctor", arguments: [{}] }),

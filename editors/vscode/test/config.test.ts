@@ -16,6 +16,9 @@ import {
   answerEditOf,
   appendTail,
   cleanSection,
+  hasAnswerLens,
+  missingServer,
+  userInstalled,
 } from "../src/config";
 
 test("settings become the metaai section, leaving unset values to the server", () => {
@@ -29,13 +32,16 @@ test("settings become the metaai section, leaving unset values to the server", (
     serverPath: "/not/a/server/setting",
   };
   assert.deepEqual(initializationOptions((key) => settings[key]), {
-    metaai: { cookiesFile: "~/meta.json", model: "default", contextLines: 0 },
+    metaai: { progressDeltas: true, cookiesFile: "~/meta.json", model: "default", contextLines: 0 },
   });
 });
 
 test("user actions are passed through whole", () => {
   const actions = [{ id: "x", title: "X", prompt: "Do {selection}", mode: "replace" }];
-  assert.deepEqual(initializationOptions((key) => (key === "actions" ? actions : undefined)).metaai, { actions });
+  assert.deepEqual(initializationOptions((key) => (key === "actions" ? actions : undefined)).metaai, {
+    progressDeltas: true,
+    actions,
+  });
 });
 
 test("an explicit server path wins", () => {
@@ -45,16 +51,48 @@ test("an explicit server path wins", () => {
   });
 });
 
-test("metaai-ls on PATH comes next, then python -m metaai_ls", () => {
-  assert.deepEqual(serverCommand("", "", () => "/usr/local/bin/metaai-ls"), {
+test("metaai-ls on PATH comes next, then install.sh's ~/.local/bin, then python -m metaai_ls", () => {
+  const none = () => undefined;
+  assert.deepEqual(serverCommand("", "", () => "/usr/local/bin/metaai-ls", none), {
     command: "/usr/local/bin/metaai-ls",
     args: ["--stdio"],
   });
-  assert.deepEqual(serverCommand("", "/venv/bin/python", () => undefined), {
+  assert.deepEqual(serverCommand("", "", none, () => "/home/u/.local/bin/metaai-ls"), {
+    command: "/home/u/.local/bin/metaai-ls",
+    args: ["--stdio"],
+  });
+  assert.deepEqual(serverCommand("", "/venv/bin/python", none, none), {
     command: "/venv/bin/python",
     args: ["-m", "metaai_ls", "--stdio"],
   });
-  assert.deepEqual(serverCommand(" ", "", () => undefined).command, "python3");
+  assert.deepEqual(serverCommand(" ", "", none, none).command, "python3");
+});
+
+test("the user install is found in ~/.local/bin only when it is there", () => {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), "metaai-home-"));
+  assert.equal(userInstalled(home), undefined);
+  fs.mkdirSync(path.join(home, ".local", "bin"), { recursive: true });
+  fs.writeFileSync(path.join(home, ".local", "bin", "metaai-ls"), "#!/bin/sh\n", { mode: 0o755 });
+  assert.equal(userInstalled(home), path.join(home, ".local", "bin", "metaai-ls"));
+});
+
+test("a server command that cannot start says why, naming it", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "metaai-"));
+  const program = path.join(dir, "metaai-ls");
+  assert.equal(missingServer({ command: program, args: ["--stdio"] }), `${program} is not an executable file`);
+  fs.writeFileSync(program, "#!/bin/sh\n", { mode: 0o755 });
+  assert.equal(missingServer({ command: program, args: ["--stdio"] }), undefined);
+  assert.equal(
+    missingServer({ command: "python3", args: ["-m", "metaai_ls", "--stdio"] }, () => undefined),
+    "python3 (with the metaai_ls module) is not on PATH",
+  );
+  assert.equal(missingServer({ command: "python3", args: ["-m", "metaai_ls"] }, () => "/usr/bin/python3"), undefined);
+});
+
+test("a document waits for Keep or Discard while the server gives it a Keep lens", () => {
+  assert.ok(hasAnswerLens([{ command: { command: "metaai.discard" } }, { command: { command: "metaai.keep" } }]));
+  assert.ok(!hasAnswerLens([{ command: { command: "other" } }, {}]));
+  assert.ok(!hasAnswerLens(null));
 });
 
 test("findOnPath finds executables only", () => {
@@ -90,7 +128,11 @@ test("the API key reaches the server's environment only when one is stored", () 
 
 test("the backend and the API settings are server settings; the key is not", () => {
   const settings: Record<string, unknown> = { backend: "api", apiKeyFile: "~/k", apiKey: "sk-no" };
-  assert.deepEqual(initializationOptions((key) => settings[key]).metaai, { backend: "api", apiKeyFile: "~/k" });
+  assert.deepEqual(initializationOptions((key) => settings[key]).metaai, {
+    progressDeltas: true,
+    backend: "api",
+    apiKeyFile: "~/k",
+  });
 });
 
 test("the streamed tail stays bounded however many reports come", () => {
@@ -101,7 +143,10 @@ test("the streamed tail stays bounded however many reports come", () => {
 });
 
 test("a pulled section is cleaned: empty strings and empty lists are unset", () => {
-  assert.deepEqual(cleanSection({ proxy: "", model: "fast", actions: [], serverPath: "x" }), { model: "fast" });
+  assert.deepEqual(cleanSection({ proxy: "", model: "fast", actions: [], serverPath: "x" }), {
+    progressDeltas: true,
+    model: "fast",
+  });
   assert.equal(cleanSection(null), null);
 });
 
