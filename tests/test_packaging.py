@@ -34,3 +34,21 @@ def test_the_package_and_the_extension_are_mit_licensed_with_the_license_text():
     assert project["license-files"] == ["LICENSE"]
     assert (ROOT / "LICENSE").read_text().startswith("MIT License")
     assert "version" in project["dynamic"]  # read from metaai_ls.__version__, one place
+
+
+def test_every_server_setting_is_a_vs_code_setting_the_extension_forwards():
+    """VS Code passes on only the settings an extension declares (and the extension sends
+    only those in its SERVER_SETTINGS): a server setting missing there cannot be set."""
+    from metaai_ls.server.settings import NAMES
+
+    extension = json.loads((ROOT / "editors/vscode/package.json").read_text())
+    declared = {
+        key.removeprefix("metaai.")
+        for key in extension["contributes"]["configuration"]["properties"]
+    }
+    config = (ROOT / "editors/vscode/src/config.ts").read_text()
+    listed = config.split("SERVER_SETTINGS = [", 1)[1].split("]", 1)[0]
+    forwarded = set(re.findall(r'"(\w+)"', listed))
+    chosen_by_the_extension = {"progressDeltas"}
+    assert set(NAMES) - chosen_by_the_extension <= declared
+    assert set(NAMES) - chosen_by_the_extension == forwarded

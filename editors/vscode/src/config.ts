@@ -16,6 +16,9 @@ export const SERVER_SETTINGS = [
   "model",
   "contextLines",
   "actions",
+  "warmup",
+  "askTimeout",
+  "maxAnswerMB",
 ] as const;
 
 export type Mode = "replace" | "insert" | "chat";
