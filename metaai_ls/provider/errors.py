@@ -31,7 +31,7 @@ LEARN_STEPS = (
     "teach metaai-ls the new client from your browser:\n"
     "  1. log in at https://www.meta.ai in Chrome, Edge or Brave; open the devtools' Network panel;\n"
     "  2. start a new chat and send the message: metaai-ls learn (one follow-up is welcome);\n"
-    "  3. export the Network panel as a HAR file (the ⤓ button, \"Export HAR\");\n"
+    '  3. export the Network panel as a HAR file (the ⤓ button, "Export HAR");\n'
     "  4. run: metaai-ls learn FILE.har (editors: Meta AI: Learn from a browser capture)."
 )
 MAYBE_CHANGED = (

@@ -133,9 +133,7 @@ def _apply(data: dict[str, Any], overrides: Any, source: str, help: str = NAMES_
     if not isinstance(overrides, Mapping):
         raise ConfigError(f"{source} must hold a JSON object; {help}.")
     if problems := merge(data, overrides):
-        raise ConfigError(
-            f"{source} has keys metaai-ls cannot use: {', '.join(problems)}. {help}."
-        )
+        raise ConfigError(f"{source} has keys metaai-ls cannot use: {', '.join(problems)}. {help}.")
 
 
 def _read_file(path: str, source: str = "", help: str = "") -> Any:
