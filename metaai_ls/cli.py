@@ -44,6 +44,12 @@ def _command(argv: list[str]):
     return serve_main, argv
 
 
+def learn_main(argv: list[str]) -> int:
+    from metaai_ls.learn_command import learn_main as learn
+
+    return learn(argv)
+
+
 def fake_server_main(argv: list[str]) -> int:
     from metaai_ls.testing.fake_meta import main as fake_main
 
@@ -431,6 +437,7 @@ COMMANDS = {
     "doctor": (doctor_main, "check the setup step by step (login, page, token, gateway or key)"),
     "models": (models_main, "list the models the account or the API key offers"),
     "history": (history_main, "the conversations of `ask` and the editors, or one of them"),
+    "learn": (learn_main, "learn Meta's changed web client from a browser capture (HAR)"),
     "fake-server": (fake_server_main, "serve an offline fake of Meta AI on this machine"),
     "help": (help_main, "list the commands, or one command's options (help COMMAND)"),
 }

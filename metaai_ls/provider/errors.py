@@ -29,7 +29,7 @@ class MetaAIError(Exception):
 
 LEARN_STEPS = (
     "teach metaai-ls the new client from your browser:\n"
-    "  1. log in at https://www.meta.ai in Chrome, Edge or Brave; open the devtools' Network panel;\n"
+    "  1. open https://www.meta.ai in Chrome, Edge or Brave, and its devtools' Network panel (F12);\n"
     "  2. start a new chat and send the message: metaai-ls learn (one follow-up is welcome);\n"
     '  3. export the Network panel as a HAR file (the ⤓ button, "Export HAR");\n'
     "  4. run: metaai-ls learn FILE.har (editors: Meta AI: Learn from a browser capture)."

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 LOGIN_CLOSE_CODES = range(4001, 4005)
+EXTRA_IDS = ("uuid_1", "uuid_2", "uuid_3")  # more per-turn UUIDs a learned map may hold
 MAX_FRAME_BYTES = 16 << 20
 
 
@@ -120,6 +121,8 @@ class GatewayDialect:
         self.token_key = TOKENS.key(login)
         self.pool_key = pool_key(login, gateway_url)
         self.last_phase = ""  # for `doctor`: how far a turn got
+        used = {row[2] for row in self.gw["message"] if isinstance(row[2], str)}
+        self.extra_ids = tuple(n for n in EXTRA_IDS if "{" + n + "}" in used)
 
     # -- the access token
 
@@ -581,6 +584,7 @@ class GatewayDialect:
             "message_id": str(uuid.uuid4()),
             "message_key": now * 4194304 + random.randrange(4096),
             "prompt": prompt,
+            **{name: str(uuid.uuid4()) for name in self.extra_ids},
         }
 
 

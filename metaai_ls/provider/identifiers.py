@@ -132,6 +132,7 @@ NAMES_HELP = "See metaai_ls/provider/identifiers.json for the names"
 def _apply(data: dict[str, Any], overrides: Any, source: str, help: str = NAMES_HELP) -> None:
     if not isinstance(overrides, Mapping):
         raise ConfigError(f"{source} must hold a JSON object; {help}.")
+    overrides = {k: v for k, v in overrides.items() if not k.startswith("_")}  # comments
     if problems := merge(data, overrides):
         raise ConfigError(f"{source} has keys metaai-ls cannot use: {', '.join(problems)}. {help}.")
 
