@@ -141,6 +141,8 @@ class GatewayDialect:
         token = home.require_token(self.ids)
         if (viewer := home.viewer_id(self.ids)) is not None:
             VIEWER_IDS[self.token_key] = viewer
+        else:
+            VIEWER_IDS.pop(self.token_key, None)
         TOKENS.put(self.token_key, token)
         return token, False
 

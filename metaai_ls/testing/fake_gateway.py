@@ -225,6 +225,7 @@ class _Turn:
             "message_key": protowire.find(message, "2.1.2.3"),
             "sent_at_ms": protowire.find(message, "2.1.2.2"),
             "account_id": protowire.find(message, "1.2.1"),
+            "user_agent": (protowire.find(message, "1.1.15") or b"").decode(),
             "socket": id(self.ws),
             "sequence": self.next_sequence - 1,
         }
