@@ -19,7 +19,7 @@ from typing import Any
 from metaai_ls.redact import redact, remember
 
 from . import protowire
-from .errors import LEARN_STEPS, NestedTooDeepError
+from .errors import LEARN_STEPS
 from .identifiers import DEFAULT_GATEWAY_URL, defaults, learned_path
 from .learn_har import Capture, LearnError, Socket, data_body, open_payload, read_capture
 from .learn_message import UUID, Turn, decode_rows, template, turn_fields
@@ -61,10 +61,7 @@ class _Chat:
 
 
 def learn(path: str, question: str = DEFAULT_QUESTION) -> Learned:
-    try:
-        capture = read_capture(path)
-    except NestedTooDeepError:
-        raise LearnError(f"The capture {path} is not a HAR file (nested too deep).") from None
+    capture = read_capture(path)
     chat = _find_chat(capture, question.strip(), path)
     found: dict[str, Any] = {"web": {}, "gateway": {}}
     missing: list[str] = []

@@ -14,7 +14,7 @@ from typing import Any
 
 from metaai_ls.redact import remember
 
-from . import decode, frames
+from . import frames
 from .errors import MetaAIError
 from .files import read_small_file
 
@@ -55,12 +55,16 @@ class Capture:
 
 
 def read_capture(path: str) -> Capture:
-    data = read_small_file(path, MAX_CAPTURE_BYTES, "The capture", LearnError)
+    text = read_small_file(path, MAX_CAPTURE_BYTES, "The capture", LearnError).decode(
+        "utf-8", "replace"
+    )  # the bytes are gone once decoded: at most twice the file is held here
     try:
-        har = decode.loads(data)
+        har = json.loads(text, object_hook=_without_bodies)
+    except RecursionError:
+        raise LearnError(f"The capture {path} is not a HAR file (nested too deep).") from None
     except ValueError as error:
         raise LearnError(f"The capture {path} is not a HAR file (not JSON: {error}).") from None
-    del data
+    del text
     entries = har.get("log", {}).get("entries") if isinstance(har, dict) else None
     if not isinstance(entries, list):
         raise LearnError(
@@ -72,6 +76,14 @@ def read_capture(path: str) -> Capture:
         if isinstance(entry, dict) and isinstance(entry.get("request"), dict):
             _read_entry(capture, entry)
     return capture
+
+
+def _without_bodies(item: dict[str, Any]) -> dict[str, Any]:
+    """A response's content without its text unless it is a page: dropped while parsing,
+    so that scripts and images never pile up (a capture is mostly those)."""
+    if "size" in item and "mimeType" in item and "html" not in str(item["mimeType"]):
+        item.pop("text", None)
+    return item
 
 
 def _read_entry(capture: Capture, entry: dict[str, Any]) -> None:
