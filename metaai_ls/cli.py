@@ -1,5 +1,5 @@
-"""`metaai-ls`: the language server (default), `ask`, `doctor`, `models`, the offline
-`fake-server` and `help`.
+"""`metaai-ls`: the language server (default), `ask`, `doctor`, `models`, `history`,
+`learn`, the offline `fake-server` and `help`.
 
 Heavy modules are imported only by the mode that needs them, so start-up stays fast.
 Every mode ends with an exit code and at most a sentence on stderr (metaai_ls.terminal).
@@ -94,6 +94,7 @@ def serve_main(argv: list[str]) -> int:
         usage=USAGE.removeprefix("usage: "),
         description="Meta AI language server (editors start it). Other commands: "
         "`metaai-ls ask QUESTION`, `metaai-ls doctor`, `metaai-ls models`, "
+        "`metaai-ls learn CAPTURE.har`, "
         "`metaai-ls fake-server` (an offline Meta AI); `metaai-ls help` lists them.",
     )
     mode = parser.add_mutually_exclusive_group()

@@ -249,3 +249,21 @@ async def test_a_learned_file_gone_wrong_names_learn(fake_env, cookie_file, cook
     path.write_text('{"gateway": {"no_such_key": 1}}')
     code, _, err = await run_ask(fake_env, cookie_file, "hi")
     assert code == 2 and "metaai-ls learn --forget" in err and str(path) in err
+
+
+@pytest.mark.parametrize("changed", ["page", "handshake"])
+async def test_doctors_failing_step_says_how_to_learn(
+    fake, cookies, cookie_file, tmp_path, changed
+):
+    from tests.test_doctor import run_doctor
+
+    fake.profile = DRIFTED
+    if changed == "handshake":  # the page learnt, the gateway not yet: the handshake fails
+        page = '{"web": {"access_token_pattern": "\\"sessionToken\\":\\"(ecto1:[^\\"]+)"}}'
+        learned_path().parent.mkdir(parents=True)
+        learned_path().write_text(page)
+    code, out, _ = await run_doctor(fake, cookie_file)
+    failed = out.split("✗ ", 1)[1]
+    assert code == 1 and "Meta changed its web client" in failed, out
+    assert "metaai-ls learn FILE.har" in failed and "doctor" not in failed.split("\n", 1)[1]
+    assert ("dialect" if changed == "page" else "gateway") in failed.split(":")[0]
