@@ -267,3 +267,38 @@ async def test_doctors_failing_step_says_how_to_learn(
     assert code == 1 and "Meta changed its web client" in failed, out
     assert "metaai-ls learn FILE.har" in failed and "doctor" not in failed.split("\n", 1)[1]
     assert ("dialect" if changed == "page" else "gateway") in failed.split(":")[0]
+
+
+def test_a_captured_message_decodes_to_rows_that_give_its_bytes_back():
+    from metaai_ls.provider import protowire
+    from metaai_ls.provider.learn_message import Turn, decode_rows, template
+
+    conversation, request = (
+        "6f1c2b3a-1d2e-4f5a-8b9c-0d1e2f3a4b5c",
+        "0e9d8c7b-6a5f-4e3d-8c2b-1a0f9e8d7c6b",
+    )
+    rows = [
+        ["1.1.1", "string", "KADABRA__HOME__UNIFIED_INPUT_BAR"],
+        ["1.1.9.2", "string", conversation],
+        ["1.2", "float", 1.5],
+        ["1.3", "fixed64", 7],
+        ["1.4", "string", ""],
+        ["1.5", "bytes", "0301"],
+        ["1.6", "message", [["1", "string", "stocks"], ["2.1", "varint", 1]]],
+        ["1.6", "message", [["1", "string", "weather"], ["2.1", "varint", 1]]],
+        ["1.7", "varint", 1_764_000_000_123],
+        ["1.8", "string", request],
+        ["2.2", "string", "line one\nline two 👋"],
+    ]
+    data = protowire.build(rows, {})
+    decoded = decode_rows(data, frozenset([b"line one\nline two \xf0\x9f\x91\x8b"]))
+    assert protowire.build(decoded, {}) == data
+    turn = Turn(decoded, conversation, request, "line one\nline two 👋", 1_764_000_000_000)
+    learnt = template(turn, [["1.1.1", "string", "{entry_point}"]], "0", {})
+    named = {row[0]: row[2] for row in learnt.rows}
+    assert named["1.1.9.2"] == "{conversation_id}" and named["1.8"] == "{request_id}"
+    assert named["2.2"] == "{prompt}" and named["1.7"] == "{now_ms}" and named["1.4"] == ""
+    assert named["1.1.1"] == "{entry_point}" and learnt.learnt["entry_point_new"].startswith(
+        "KADABRA"
+    )
+    assert named["1.5"] == "0301" and named["1.2"] == 1.5

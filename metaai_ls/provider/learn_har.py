@@ -20,7 +20,7 @@ from .files import read_small_file
 
 MAX_CAPTURE_BYTES = 256 << 20
 SECRET_HEADERS = ("cookie", "set-cookie", "authorization", "x-fb-lsd", "x-csrf-token")
-MIN_TOKEN_LENGTH = 40  # query values this long are tokens, never kept
+MIN_TOKEN_LENGTH = 100  # query values this long are tokens (~320), never kept; a hash is 64
 
 
 class LearnError(MetaAIError):

@@ -137,14 +137,12 @@ def _placeholder(value: Any) -> bool:
 
 class _Namer:
     def __init__(self, turn: Turn, names, app_id: str, known, later) -> None:
-        self.turn, self.names, self.app_id, self.known, self.later = (
-            turn,
-            names,
-            app_id,
-            known,
-            later,
-        )
+        self.turn, self.names, self.app_id = turn, names, app_id
+        self.known, self.later = known, later
         self.learnt: dict[str, Any] = {}
+        labels = ("conversation_id", "request_id", "prompt")
+        values = (turn.conversation_id, turn.request_id, turn.prompt)
+        self.turn_strings = {v: n for v, n in zip(values, labels, strict=True) if v}
         self.uuids: dict[str, str] = {}  # captured UUID -> its placeholder name
         self.spare = list(SPARE_UUIDS)
         self.socket = list(SOCKET_NAMES)
@@ -161,10 +159,8 @@ class _Namer:
 
     def name(self, path: str, kind: str, value: Any) -> str | None:
         turn, builtin = self.turn, self.names.get(path)
-        if kind == "string" and value in (turn.conversation_id, turn.request_id, turn.prompt):
-            return ("conversation_id", "request_id", "prompt")[
-                (turn.conversation_id, turn.request_id, turn.prompt).index(value)
-            ]
+        if kind == "string" and value and (found := self.turn_strings.get(value)):
+            return found
         if kind == "varint" and isinstance(value, int):
             if abs(value - turn.sent_ms) < WINDOW_MS:
                 return builtin if builtin in ("sent_ms", "now_ms") else "now_ms"
