@@ -83,6 +83,10 @@ async def test_a_drifted_client_then_learn_then_ask_and_follow_up(
     assert sent[1].fields["entry_point"] == DRIFTED.entry_point_follow_up
     assert_nothing_secret(fake, learned, report, learn_err, first, err_first, second, err_second)
     assert SECRET_SESSION in capture.read_text()  # the capture held them all
+    folders = (tmp_path / "config", tmp_path / "state")
+    kept = [p.read_text(errors="replace") for f in folders for p in f.rglob("*") if p.is_file()]
+    assert len(kept) >= 2  # the learned values and the history
+    assert_nothing_secret(fake, *kept)  # nothing under the config and state folders
 
 
 async def test_the_server_learns_asks_in_chat_mode_and_forgets(
