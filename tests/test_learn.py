@@ -193,7 +193,7 @@ async def test_a_capture_missing_a_part_says_what(fake, cookies, tmp_path, chang
 @pytest.mark.parametrize(
     ("turns", "new_chat", "words"),
     [
-        ((("hello",),), True, "'metaai-ls learn' is in no message"),
+        ((("hello",),), True, "is 'metaai-ls learn': start a new chat"),
         ((("metaai-ls learn",), ("metaai-ls learn",)), True, "holds 2 chats"),
         ((("metaai-ls learn",),), False, "sent in an earlier chat"),
         ((("hello", "metaai-ls learn"),), True, "was sent as a follow-up"),

@@ -96,14 +96,15 @@ def _find_chat(capture: Capture, question: str, path: str) -> _Chat:
         )
     if not asked:
         later = any(question in _strings(m) for c in chats for m in c.messages[1:])
-        where = (
-            "was sent as a follow-up, not as the first message of a new chat"
+        what = (
+            f"The message {question!r} was sent as a follow-up, not as the first message of a "
+            f"new chat ({path})"
             if later
-            else ("is in no message of the capture")
+            else f"No message in the capture {path} is {question!r}"
         )
         raise LearnError(
-            f"The message {question!r} {where} ({path}): start a new chat, send exactly "
-            f"{question!r} (or name your message with --question), then export the HAR."
+            f"{what}: start a new chat, send exactly {question!r} (or name your message with "
+            "--question), then export the HAR."
         )
     _require_new_chat(capture, asked[0], question, path)
     return asked[0]
