@@ -306,3 +306,21 @@ def test_a_captured_message_decodes_to_rows_that_give_its_bytes_back():
         "KADABRA"
     )
     assert named["1.5"] == "0301" and named["1.2"] == 1.5
+
+
+async def test_a_renamed_token_parameter_is_learnt_by_where_the_page_has_it(
+    fake, cookies, cookie_file, tmp_path
+):
+    import dataclasses
+
+    query = {("x-dgw-auth" if k == "Authorization" else k): v for k, v in DRIFTED.query.items()}
+    page = DRIFTED.page.replace("});", '}); var app="' + DRIFTED.app_id + '";')
+    fake.profile = dataclasses.replace(DRIFTED, query=query, page=page)
+    recorder = await browser.capture(fake.url, fake.gateway_url, cookies, fake.profile, FIRST, True)
+    ok, report = run(str(browser.save(recorder, tmp_path / "c.har", True)))
+    assert ok, report
+    learned = json.loads(learned_path().read_text())["gateway"]["query"]
+    assert learned["x-dgw-auth"] == "{access_token}" and learned["Authorization"] is None
+    fake.answers.append(FakeAnswer("Still fine."))
+    code, out, err = await run_ask(fake, cookie_file, "hi")
+    assert (code, out) == (0, "Still fine.\n"), err

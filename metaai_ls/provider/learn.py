@@ -40,7 +40,6 @@ GATEWAY_KEYS = (
     "branch_path_new",
     "branch_path_follow_up",
 )
-REPLACED_WHOLE = ("message", "turn_fields")
 
 
 @dataclasses.dataclass
@@ -66,7 +65,7 @@ def learn(path: str, question: str = DEFAULT_QUESTION) -> Learned:
     found: dict[str, Any] = {"web": {}, "gateway": {}}
     missing: list[str] = []
     base = defaults()
-    token = _learn_query(chat, base, found)
+    token = _learn_query(chat, capture.pages, base, found)
     _learn_page(capture, token, base, found, missing)
     _learn_graphql(capture, chat, found, missing)
     _learn_message(chat, base, found, missing)
@@ -88,7 +87,7 @@ def _find_chat(capture: Capture, question: str, path: str) -> _Chat:
             f"The capture {path} holds the gateway's connection but no message sent on it: "
             "send the message, wait for the answer, then export the HAR."
         )
-    asked = [c for c in chats if c.turns and c.turns[0].prompt == question]
+    asked = [c for c in chats if c.turns and c.turns[0].prompt.strip() == question]
     if len(asked) > 1:
         raise LearnError(
             f"The capture {path} holds {len(asked)} chats whose first message is {question!r}: "
@@ -190,7 +189,7 @@ def _prompt_of(rows: list[list[Any]], question: str, first: Turn | None) -> str:
     if first is not None:  # a follow-up: its text is where the first turn's question was
         where = next((p for p, k, v in first.rows if k == "string" and v == first.prompt), None)
         return str(flat.get(where, "")) if where else ""
-    return question if question in flat.values() else ""
+    return next((str(v) for v in flat.values() if str(v).strip() == question), "")
 
 
 def _strings(message: bytes) -> set[str]:
@@ -212,11 +211,11 @@ def _merged(chats: list[_Chat]) -> list[_Chat]:
 # -- what is learnt
 
 
-def _learn_query(chat: _Chat, base: dict[str, Any], found: dict[str, Any]) -> str:
+def _learn_query(chat: _Chat, pages: list[str], base: dict[str, Any], found: dict[str, Any]) -> str:
     """The handshake's query as a template; returns the access token it carries."""
     pairs = chat.socket.query
     app_param = next((k for k, v in base["gateway"]["query"].items() if v == "{app_id}"), "")
-    token = _token_value(pairs)
+    token = _token_value(pairs, pages)
     remember(token)
     query: dict[str, str] = {}
     for name, value in pairs:
@@ -239,9 +238,13 @@ def _learn_query(chat: _Chat, base: dict[str, Any], found: dict[str, Any]) -> st
     return token
 
 
-def _token_value(pairs: list[tuple[str, str]]) -> str:
-    tokens = [v for _, v in pairs if v.startswith("ecto1:")]
-    return tokens[0] if tokens else max((v for _, v in pairs), key=len, default="")
+def _token_value(pairs: list[tuple[str, str]], pages: list[str]) -> str:
+    """The longest value the home page handed out (an app id may be there too), else an
+    ``ecto1:`` one, else the longest."""
+    values = sorted((v for _, v in pairs if not UUID.match(v)), key=len, reverse=True)
+    given = [v for v in values if len(v) >= 16 and any(v in page for page in pages)]
+    tokens = given or [v for v in values if v.startswith("ecto1:")] or values
+    return tokens[0] if tokens else ""
 
 
 def _public_wss(url: str) -> bool:
@@ -323,7 +326,7 @@ def _learn_message(
         "entry_points": {gw["entry_point_new"], gw["entry_point_follow_up"]},
     }
     learnt = template(first, gw["message"], app_id, known, follow_up)
-    if protowire.build(decode_rows(chat.messages[0], frozenset()), {}) != chat.messages[0]:
+    if protowire.build(first.rows, {}) != chat.messages[0]:  # a shape the rows cannot give
         found["gateway"]["prompt_message_base64"] = base64.b64encode(chat.messages[0]).decode()
     found["gateway"]["message"] = learnt.rows
     found["gateway"]["turn_fields"] = turn_fields(learnt.rows)
