@@ -16,13 +16,14 @@ from tests.test_gateway import collect
 PLAIN = (
     '</script><script type="application/json">{"accessToken": "{token}", "viewerId": {viewer_id}}'
 )
+OTHER = dataclasses.replace(DEFAULT, account_id=1064847926714808)  # not the built-in id
 UNKNOWN = '{"auth":{"accessToken":null},"session":["{token}"]}'
 
 
 async def test_the_token_in_plain_json_works_too(fake_env, cookies):
-    fake_env.profile = dataclasses.replace(DEFAULT, page=PLAIN)
+    fake_env.profile = dataclasses.replace(OTHER, page=PLAIN)
     assert "".join(map(str, await collect(cookies))).startswith("Meta AI (offline fake)")
-    assert fake_env.sent_messages()[0].fields["account_id"] == DEFAULT.account_id
+    assert fake_env.sent_messages()[0].fields["account_id"] == OTHER.account_id
 
 
 async def test_a_token_in_an_unknown_shape_is_a_changed_page_not_a_lost_login(fake_env, cookies):
@@ -60,17 +61,19 @@ async def test_the_async_flag_is_data_and_off_by_default(fake_env, cookies):
 
 
 async def test_the_account_id_is_the_pages_viewer_id_even_with_a_cached_token(fake_env, cookies):
+    fake_env.profile = OTHER
     await collect(cookies)
     await collect(cookies)  # the token comes from the cache: no page read
     assert [r.path for r in fake_env.requests].count("/") == 1
     ids = [m.fields["account_id"] for m in fake_env.sent_messages()]
-    assert ids == [DEFAULT.account_id] * 2
+    assert ids == [OTHER.account_id] * 2
 
 
 async def test_without_a_viewer_id_the_account_id_is_the_identifiers(fake_env, cookies):
     fake_env.profile = dataclasses.replace(
-        DEFAULT, page=PLAIN.replace(', "viewerId": {viewer_id}', "")
+        OTHER, page=PLAIN.replace(', "viewerId": {viewer_id}', "")
     )
     await collect(cookies)
-    expected = load_identifiers()["gateway"]["account_id"]
+    expected = load_identifiers()["gateway"]["account_id"]  # a captured account's, as others
+    assert expected == DEFAULT.account_id != OTHER.account_id
     assert fake_env.sent_messages()[0].fields["account_id"] == expected

@@ -445,7 +445,7 @@ def forget() -> str:
     return f"Removed {path}: metaai-ls uses its built-in values again."
 
 
-def report(learned: Learned, written: Path | None, capture: str) -> str:
+def report(learned: Learned, written: Path | None, capture: str, replaced: bool = False) -> str:
     turns = "a first message and a follow-up" if learned.turns > 1 else "one message"
     lines = [f"Learnt from {os.path.basename(capture)} (a new chat: {turns}):"]
     if learned.changed:
@@ -462,7 +462,8 @@ def report(learned: Learned, written: Path | None, capture: str) -> str:
             "from now on (`metaai-ls learn --forget` goes back to the built-in values)."
         )
     else:
-        lines.append("Nothing written: the built-in values are what the capture sent.")
+        earlier = " (the values learnt earlier are removed)" if replaced else ""
+        lines.append(f"Nothing written{earlier}: the built-in values are what the capture sent.")
     return redact("\n".join(lines))
 
 
@@ -478,6 +479,7 @@ def run(
         return False, "Give the browser capture to learn from (a HAR file). " + LEARN_STEPS
     try:
         learned = learn(path, question)
+        replaced = learned_path().exists()
         written = save(learned)
     except MetaAIError as error:
         return False, error.message
@@ -486,4 +488,4 @@ def run(
             False,
             f"The learned values cannot be written to {learned_path()}: {error.strerror or error}.",
         )
-    return True, report(learned, written, path)
+    return True, report(learned, written, path, replaced)
