@@ -55,7 +55,7 @@ class Capture:
 
 
 def read_capture(path: str) -> Capture:
-    text = read_small_file(path, MAX_CAPTURE_BYTES, "The capture", LearnError).decode(
+    text = read_small_file(path, MAX_CAPTURE_BYTES, "The capture", _file_error).decode(
         "utf-8", "replace"
     )  # the bytes are gone once decoded: at most twice the file is held here
     try:
@@ -76,6 +76,12 @@ def read_capture(path: str) -> Capture:
         if isinstance(entry, dict) and isinstance(entry.get("request"), dict):
             _read_entry(capture, entry)
     return capture
+
+
+def _file_error(sentence: str) -> LearnError:
+    if "larger than" in sentence:
+        sentence += " Clear the Network panel (🚫), then capture only the new chat."
+    return LearnError(sentence)
 
 
 def _without_bodies(item: dict[str, Any]) -> dict[str, Any]:
