@@ -78,11 +78,15 @@ reports changes (didChange) from an idle timer."
   (forward-line (1+ (- last first))))
 
 (defun t-undo-steps ()
-  "How many undo steps take the buffer back to the original text."
+  "How many undo steps take the buffer back to the original text, counted as
+`undo' counts them: the command loop puts a boundary before every command and
+`undo' drops it first, so whether a timer had put one there does not matter."
   (t-user-acts)
   (with-current-buffer t-buffer
     (let ((steps 0))
+      (undo-boundary)
       (undo-start)
+      (undo-more 1)
       (while (and (not (equal (buffer-string) t-original)) pending-undo-list (< steps 50))
         (undo-more 1)
         (cl-incf steps))
