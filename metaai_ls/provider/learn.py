@@ -414,19 +414,14 @@ def save(learned: Learned) -> Path | None:
     if not learned.values:
         path.unlink(missing_ok=True)
         return None
-    text = json.dumps(
-        {
-            "_comment": "Learned by `metaai-ls learn`; `metaai-ls learn --forget` removes it.",
-            **learned.values,
-        },
-        indent=1,
-        ensure_ascii=False,
-    )
+    comment = "Learned by `metaai-ls learn`; `metaai-ls learn --forget` removes it."
+    text = _dumps({"_comment": comment, **learned.values})
     if redact(text) != text:  # never: every value comes from fields that hold no secret
         raise LearnError(
             "The learned values would hold a secret of the capture: nothing was written."
         )
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.parent.chmod(0o700)  # metaai-ls's own folder, whoever made it
     temporary = path.with_name(path.name + ".tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as file:
@@ -434,6 +429,19 @@ def save(learned: Learned) -> Path | None:
         file.write(text + "\n")
     os.replace(temporary, path)
     return path
+
+
+def _dumps(values: dict[str, Any]) -> str:
+    """Indented JSON with the message's rows one to a line, as identifiers.json has them."""
+    gateway = values.get("gateway", {})
+    if "message" not in gateway:
+        return json.dumps(values, indent=1, ensure_ascii=False)
+    marker = "\u0000rows\u0000"
+    text = json.dumps(
+        {**values, "gateway": {**gateway, "message": marker}}, indent=1, ensure_ascii=False
+    )
+    rows = ",\n".join("   " + json.dumps(row, ensure_ascii=False) for row in gateway["message"])
+    return text.replace(json.dumps(marker), "[\n" + rows + "\n  ]")
 
 
 def forget() -> str:
