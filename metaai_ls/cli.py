@@ -1,5 +1,5 @@
-"""`metaai-ls`: the language server (default), `ask`, `doctor`, `models`, the offline
-`fake-server` and `help`.
+"""`metaai-ls`: the language server (default), `ask`, `doctor`, `models`, `history`,
+`learn`, the offline `fake-server` and `help`.
 
 Heavy modules are imported only by the mode that needs them, so start-up stays fast.
 Every mode ends with an exit code and at most a sentence on stderr (metaai_ls.terminal).
@@ -42,6 +42,12 @@ def _command(argv: list[str]):
     if argv[:1] and argv[0] in COMMANDS:
         return COMMANDS[argv[0]][0], argv[1:]
     return serve_main, argv
+
+
+def learn_main(argv: list[str]) -> int:
+    from metaai_ls.learn_command import learn_main as learn
+
+    return learn(argv)
 
 
 def fake_server_main(argv: list[str]) -> int:
@@ -88,6 +94,7 @@ def serve_main(argv: list[str]) -> int:
         usage=USAGE.removeprefix("usage: "),
         description="Meta AI language server (editors start it). Other commands: "
         "`metaai-ls ask QUESTION`, `metaai-ls doctor`, `metaai-ls models`, "
+        "`metaai-ls learn CAPTURE.har`, "
         "`metaai-ls fake-server` (an offline Meta AI); `metaai-ls help` lists them.",
     )
     mode = parser.add_mutually_exclusive_group()
@@ -431,6 +438,7 @@ COMMANDS = {
     "doctor": (doctor_main, "check the setup step by step (login, page, token, gateway or key)"),
     "models": (models_main, "list the models the account or the API key offers"),
     "history": (history_main, "the conversations of `ask` and the editors, or one of them"),
+    "learn": (learn_main, "learn Meta's changed web client from a browser capture (HAR)"),
     "fake-server": (fake_server_main, "serve an offline fake of Meta AI on this machine"),
     "help": (help_main, "list the commands, or one command's options (help COMMAND)"),
 }

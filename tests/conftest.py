@@ -81,6 +81,7 @@ def private_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Each test (and every process it starts) keeps its conversations to itself."""
     folder = tmp_path / "state"
     monkeypatch.setenv("XDG_STATE_HOME", str(folder))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # no learned values
     return folder / "metaai-ls"
 
 

@@ -59,7 +59,7 @@ async def test_every_step_passes_against_the_fake(fake, cookie_file):
         ("geo", "home page", "proxy in a supported country"),
         ("error_page", "home page", "try again"),
         ("expired", "dialect", "Log in at https://www.meta.ai"),
-        ("challenge_stays", "home page", "metaai-ls doctor"),
+        ("challenge_stays", "home page", "metaai-ls learn FILE.har"),
         ("unauthorized", "gateway handshake", "Log in at https://www.meta.ai"),
         ("rate_limited", "gateway handshake", "after 30 seconds"),
         ("no_ack", "gateway acknowledgement", "METAAI_READ_TIMEOUT"),

@@ -115,7 +115,7 @@ async def test_a_rejected_turn_is_retried_once_with_a_fresh_token(fake_env, cook
 
 async def test_rejected_twice_says_meta_changed_its_client(fake_env, cookies):
     fake_env.scenario = "rejected_always"
-    with pytest.raises(ClientChangedError, match="metaai-ls doctor"):
+    with pytest.raises(ClientChangedError, match=r"metaai-ls learn FILE\.har"):
         await collect(cookies)
     assert len([r for r in fake_env.requests if r.path == "/ws/clippy"]) == 2
 

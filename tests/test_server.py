@@ -47,6 +47,7 @@ async def test_capabilities(client):
         "metaai.ask",
         "metaai.cancel",
         "metaai.doctor",
+        "metaai.learn",
         "metaai.keep",
         "metaai.discard",
         "metaai.retry",

@@ -17,7 +17,7 @@ from . import identifiers as ids
 from .abra import AbraDialect
 from .conversation import Conversation
 from .cookies import Cookies, forget_cookies, get_cookies
-from .errors import NO_TOKEN, LoginExpiredError, LoginRequiredError
+from .errors import LoginRequiredError
 from .gateway import GatewayDialect, pool_key
 from .home import TOKENS, HomePage, load_home
 from .identifiers import Identifiers
@@ -66,7 +66,7 @@ class MetaAI(TransportClient):
         self.protocol = ids.protocol(protocol)
         self.web_url = (url or ids.web_url()).rstrip("/")
         self.graph_url = (graph_url or ids.graph_url()).rstrip("/")
-        self.gateway_url = gateway_url or ids.gateway_url()
+        self.gateway_url = gateway_url or ids.gateway_url(self.ids)
         remember_url_password(self.gateway_url)
         remember_url_password(self.graph_url)
         headers = {
@@ -162,7 +162,7 @@ class MetaAI(TransportClient):
                 self.transport, self.ids, self.web_url, self.graph_url, home, bool(cookies)
             )
         if cookies:
-            raise LoginExpiredError(reason=NO_TOKEN)
+            home.require_token(self.ids)  # raises: a changed page, or no login
         raise LoginRequiredError(NO_ANONYMOUS)
 
     def _gateway(self, cookies: Cookies, home: Any) -> GatewayDialect:

@@ -121,6 +121,8 @@ async def _account_steps(options: DoctorOptions) -> AsyncIterator[Step]:
         lsd, _ = home.abra_tokens()
         dialect = dialect_of(home, client.protocol, client.ids)
         if dialect is None:
+            if home.mentions_token(client.ids):  # Meta changed its page: learn, not log in
+                raise _fail("dialect", _token_error(home, client.ids))
             raise _fail(
                 "dialect",
                 "the page has no access token and no LSD token",
@@ -134,7 +136,7 @@ async def _account_steps(options: DoctorOptions) -> AsyncIterator[Step]:
             yield Step("tokens", True, "LSD token found (Abra dialect, g4f's)")
         else:
             if not token:
-                raise _fail("token", LoginRequiredError("The home page has no access token."))
+                raise _fail("token", _token_error(home, client.ids))
             yield Step("token", True, f"an ecto1 access token of {len(token)} characters")
             gateway = GatewayDialect(
                 client.transport, client.ids, client.web_url, client.gateway_url, cookies, home
@@ -210,6 +212,15 @@ async def _api_steps(options: DoctorOptions) -> AsyncIterator[Step]:
                 raise _fail("answer", error) from None
             answer = "".join(parts).strip()
             yield Step("answer", True, f"{len(answer)} characters in {_ms(started)}")
+
+
+def _token_error(home: Any, ids: Any) -> MetaAIError:
+    """The error the page's missing token means (a changed page, or no login)."""
+    try:
+        home.require_token(ids)
+    except MetaAIError as error:
+        return error
+    raise AssertionError("a token was found")
 
 
 def _ms(started: float) -> str:

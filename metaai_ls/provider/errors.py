@@ -27,9 +27,16 @@ class MetaAIError(Exception):
         self.message = message
 
 
-CLIENT_CHANGED_HELP = (
-    "run `metaai-ls doctor`, then update metaai-ls or set METAAI_IDENTIFIERS "
-    "(see the README: when Meta changes its client)."
+LEARN_STEPS = (
+    "teach metaai-ls the new client from your browser:\n"
+    "  1. open https://www.meta.ai in Chrome, Edge or Brave, and its devtools' Network panel (F12);\n"
+    "  2. start a new chat and send the message: metaai-ls learn (one follow-up is welcome);\n"
+    '  3. export the Network panel as a HAR file (the ⤓ button, "Export HAR");\n'
+    "  4. run: metaai-ls learn FILE.har (editors: Meta AI: Learn from a browser capture)."
+)
+MAYBE_CHANGED = (
+    "Meta may have changed its web client: `metaai-ls learn --help` says how to teach "
+    "metaai-ls the new one."
 )
 API_KEY_HELP = (
     "Create a Meta Model API key (it looks like LLM|…|…) on Meta's developer site for the "
@@ -132,7 +139,7 @@ class ClientChangedError(MetaAIError):
     exit_code = 6
 
     def __init__(self, detail: str) -> None:
-        super().__init__(f"Meta changed its web client ({detail}); {CLIENT_CHANGED_HELP}")
+        super().__init__(f"Meta changed its web client ({detail}); {LEARN_STEPS}")
         self.detail = detail
 
 
@@ -151,7 +158,7 @@ class ResponseErrorsError(MetaAIError):
         joined = "; ".join(m.rstrip(". ") for m in messages) or "no details"
         super().__init__(
             f"Meta AI reported an error: {joined}. Try again; if it keeps happening, "
-            + CLIENT_CHANGED_HELP
+            + MAYBE_CHANGED
         )
         self.errors = messages
 
@@ -164,7 +171,7 @@ class UnexpectedResponseError(MetaAIError):
     def __init__(self, what: str) -> None:
         super().__init__(
             f"Meta AI sent an unexpected answer ({what}). Try again; if it keeps happening, "
-            + CLIENT_CHANGED_HELP
+            + MAYBE_CHANGED
         )
 
 

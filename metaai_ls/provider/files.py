@@ -5,35 +5,51 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 
 from .errors import CookieFileError
 
 
-def read_small_file(path: str, limit: int, what: str = "The cookie file") -> bytes:
-    """The file's bytes; a clear error for anything that is not a small regular file."""
+def read_small_file(
+    path: str,
+    limit: int,
+    what: str = "The cookie file",
+    error: Callable[[str], Exception] | None = None,
+) -> bytes:
+    """The file's bytes; a clear error for anything that is not a small regular file
+    (``error`` makes it from a sentence; else the cookie or key file's error)."""
+    if error is not None:
+        return _read(path, limit, lambda problem: error(f"{what} {path} {problem}."))
+    return _read(path, limit, lambda problem: _error(what, path, problem))
+
+
+def _read(path: str, limit: int, fail: Callable[[str], Exception]) -> bytes:
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise _error(what, path, "does not exist") from None
+        raise fail("does not exist") from None
     except PermissionError:
-        raise _error(what, path, "cannot be read (permission denied)") from None
+        raise fail("cannot be read (permission denied)") from None
     except OSError as error:
-        raise _error(what, path, f"cannot be read ({error.strerror})") from None
+        raise fail(f"cannot be read ({error.strerror})") from None
     info = os.fstat(descriptor)
     if not stat.S_ISREG(info.st_mode):
         os.close(descriptor)
         if stat.S_ISDIR(info.st_mode):
-            raise _error(what, path, "is a directory")
-        raise _error(what, path, "is not a regular file (a pipe or a device?)")
+            raise fail("is a directory")
+        raise fail("is not a regular file (a pipe or a device?)")
     with os.fdopen(descriptor, "rb") as file:
         if info.st_size > limit:
-            raise _error(what, path, f"is larger than {_size(limit)}")
+            raise fail(f"is larger than {_size(limit)}")
         try:
-            data = file.read(limit + 1)
+            # Sized by the file, not the limit: a limit's worth of buffer would be allocated.
+            data = file.read(info.st_size + 1)
+            if len(data) > info.st_size:  # it grew meanwhile
+                data += file.read(limit + 1 - len(data))
         except OSError as error:
-            raise _error(what, path, f"cannot be read ({error.strerror})") from None
+            raise fail(f"cannot be read ({error.strerror})") from None
     if len(data) > limit:
-        raise _error(what, path, f"is larger than {_size(limit)}")
+        raise fail(f"is larger than {_size(limit)}")
     return data
 
 

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from . import decode, frames, protowire
 from .cookies import forget_cookies
 from .errors import (
-    NO_TOKEN,
     AnswerCutOffError,
     AskTimeoutError,
     ClientChangedError,
@@ -36,7 +35,7 @@ from .errors import (
     error_from_text,
 )
 from .gateway_answer import GatewayAnswer
-from .home import TOKENS, HomePage, load_home
+from .home import TOKENS, VIEWER_IDS, HomePage, load_home
 from .identifiers import Identifiers
 from .results import Result
 from .sockets import DEAUTH, DRAIN, PING, PONG, POOL, GatewaySocket
@@ -58,6 +57,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 LOGIN_CLOSE_CODES = range(4001, 4005)
+EXTRA_IDS = ("uuid_1", "uuid_2", "uuid_3")  # more per-turn UUIDs a learned map may hold
 MAX_FRAME_BYTES = 16 << 20
 
 
@@ -121,6 +121,8 @@ class GatewayDialect:
         self.token_key = TOKENS.key(login)
         self.pool_key = pool_key(login, gateway_url)
         self.last_phase = ""  # for `doctor`: how far a turn got
+        used = {row[2] for row in self.gw["message"] if isinstance(row[2], str)}
+        self.extra_ids = tuple(n for n in EXTRA_IDS if "{" + n + "}" in used)
 
     # -- the access token
 
@@ -135,10 +137,12 @@ class GatewayDialect:
                 self.transport, self.web_url, self.cookies, self.ids, forget_cookies
             )
             self.cookies = self.home.cookies
-        token = self.home.access_token(self.ids)
-        self.home = None  # a page is used once: the next token comes from a new one
-        if not token:
-            raise LoginExpiredError(reason=NO_TOKEN)
+        home, self.home = self.home, None  # a page is used once: the next token comes anew
+        token = home.require_token(self.ids)
+        if (viewer := home.viewer_id(self.ids)) is not None:
+            VIEWER_IDS[self.token_key] = viewer
+        else:
+            VIEWER_IDS.pop(self.token_key, None)
         TOKENS.put(self.token_key, token)
         return token, False
 
@@ -357,7 +361,10 @@ class GatewayDialect:
 
     def _query(self, token: str, request_id: str) -> dict[str, str]:
         values = {"access_token": token, "request_id": request_id, "app_id": self.gw["app_id"]}
-        return {k: str(protowire.fill(v, values)) for k, v in self.gw["query"].items()}
+        query = dict(self.gw["query"])
+        if self.gw["send_optional_query"]:
+            query.update(self.gw["optional_query"])
+        return {k: str(protowire.fill(v, values)) for k, v in query.items()}
 
     async def _handshake(
         self, session: aiohttp.ClientSession, query: dict[str, str]
@@ -563,7 +570,7 @@ class GatewayDialect:
             "client_id": client_id(),
             "conversation_id": conversation.id,
             "actor_id": gw["actor_id"],
-            "account_id": gw["account_id"],
+            "account_id": VIEWER_IDS.get(self.token_key, gw["account_id"]),
             "mode_id": mode["mode_id"],
             "mode_name": mode["mode_name"],
             "platform": gw["platform"],
@@ -579,6 +586,7 @@ class GatewayDialect:
             "message_id": str(uuid.uuid4()),
             "message_key": now * 4194304 + random.randrange(4096),
             "prompt": prompt,
+            **{name: str(uuid.uuid4()) for name in self.extra_ids},
         }
 
 

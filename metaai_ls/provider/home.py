@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from metaai_ls.redact import remember, remember_all
 
-from .errors import ClientChangedError, GeoBlockedError
+from .errors import NO_TOKEN, ClientChangedError, GeoBlockedError, LoginExpiredError
 from .identifiers import Identifiers
 from .transport import (
     MAX_COOKIE_BYTES,
@@ -41,6 +41,25 @@ class HomePage:
         token = match.group(1) if match else None
         remember(token)
         return token
+
+    def require_token(self, ids: Identifiers) -> str:
+        """The access token; without one, a page that still mentions it in a shape no
+        pattern knows means Meta changed its page (not a lost login)."""
+        if token := self.access_token(ids):
+            return token
+        if self.mentions_token(ids):
+            raise ClientChangedError(
+                "the home page holds the access token in a shape metaai-ls does not know"
+            )
+        raise LoginExpiredError(reason=NO_TOKEN)
+
+    def mentions_token(self, ids: Identifiers) -> bool:
+        return any(word in self.text for word in ids["web"]["access_token_mentions"])
+
+    def viewer_id(self, ids: Identifiers) -> int | None:
+        """The account's id as the page tells it (the prompt message carries it)."""
+        match = re.search(ids["web"]["viewer_id_pattern"], self.text)
+        return int(match.group(1)) if match else None
 
     def abra_tokens(self) -> tuple[str | None, str | None]:
         tokens = (
@@ -80,8 +99,10 @@ async def load_home(
                 page.text = await read_text(response, MAX_PAGE_BYTES, "Meta AI's home page")
                 _keep_cookies(page.cookies, response.cookies)
                 status, headers = response.status, response.headers
+        # Solved whenever the page holds the verify script: its status (403 or 200) is
+        # not reliable.
         challenge = re.search(ids["web"]["challenge_pattern"], page.text)
-        if status == 403 and challenge:
+        if challenge:
             if attempt:
                 raise ClientChangedError("the challenge page stays after it was solved")
             await _solve_challenge(transport, web_url, challenge.group(1), page)
@@ -167,3 +188,4 @@ class TokenCache:
 
 
 TOKENS = TokenCache()
+VIEWER_IDS: dict[str, int] = {}  # by the token cache's key: the page's viewer id

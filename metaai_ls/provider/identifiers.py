@@ -67,6 +67,9 @@ def merge(base: dict[str, Any], overrides: Mapping[str, Any], where: str = "") -
     problems: list[str] = []
     for key, value in overrides.items():
         path = f"{where}.{key}" if where else key
+        if value is None and where in OPEN_OBJECTS:  # null: the client no longer sends it
+            base.pop(key, None)
+            continue
         if key not in base:
             if where in OPEN_OBJECTS:
                 base[key] = value
@@ -94,9 +97,28 @@ def _same_kind(default: Any, value: Any) -> bool:
     return isinstance(value, type(default))
 
 
+def defaults() -> dict[str, Any]:
+    """A copy of the built-in values."""
+    return copy.deepcopy(_defaults())
+
+
+def learned_path() -> Path:
+    """Where `metaai-ls learn` keeps what it learnt (``$XDG_CONFIG_HOME/metaai-ls``)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "metaai-ls" / "identifiers.json"
+
+
+LEARNED_HELP = "run `metaai-ls learn` again, or `metaai-ls learn --forget`"
+
+
 def load_identifiers(overrides: Mapping[str, Any] | None = None) -> Identifiers:
-    """The defaults, then ``METAAI_IDENTIFIERS`` (a JSON file), then ``overrides``."""
-    data = copy.deepcopy(_defaults())
+    """The defaults, then the learned layer, then ``METAAI_IDENTIFIERS`` (a JSON file),
+    then ``overrides``."""
+    data = defaults()
+    learned = learned_path()
+    if learned.is_file():
+        source = f"The learned values ({learned})"
+        _apply(data, _read_file(str(learned), source, LEARNED_HELP), source, LEARNED_HELP)
     if path := os.environ.get("METAAI_IDENTIFIERS"):
         _apply(data, _read_file(path), f"METAAI_IDENTIFIERS ({path})")
     if overrides:
@@ -104,26 +126,27 @@ def load_identifiers(overrides: Mapping[str, Any] | None = None) -> Identifiers:
     return Identifiers(data)
 
 
-def _apply(data: dict[str, Any], overrides: Any, source: str) -> None:
+NAMES_HELP = "See metaai_ls/provider/identifiers.json for the names"
+
+
+def _apply(data: dict[str, Any], overrides: Any, source: str, help: str = NAMES_HELP) -> None:
     if not isinstance(overrides, Mapping):
-        raise ConfigError(f"{source} must hold a JSON object.")
+        raise ConfigError(f"{source} must hold a JSON object; {help}.")
+    overrides = {k: v for k, v in overrides.items() if not k.startswith("_")}  # comments
     if problems := merge(data, overrides):
-        raise ConfigError(
-            f"{source} has keys metaai-ls cannot use: {', '.join(problems)}. "
-            "See metaai_ls/provider/identifiers.json for the names."
-        )
+        raise ConfigError(f"{source} has keys metaai-ls cannot use: {', '.join(problems)}. {help}.")
 
 
-def _read_file(path: str) -> Any:
+def _read_file(path: str, source: str = "", help: str = "") -> Any:
+    source = source or f"METAAI_IDENTIFIERS ({path})"
+    after = f"; {help}." if help else "."
     try:
         with open(path, encoding="utf-8") as file:
             return json.loads(file.read(1 << 20))
     except OSError as error:
-        raise ConfigError(
-            f"METAAI_IDENTIFIERS ({path}) cannot be read: {error.strerror}."
-        ) from None
+        raise ConfigError(f"{source} cannot be read: {error.strerror}{after}") from None
     except ValueError as error:
-        raise ConfigError(f"METAAI_IDENTIFIERS ({path}) is not valid JSON: {error}.") from None
+        raise ConfigError(f"{source} is not valid JSON: {error}{after}") from None
 
 
 def _env_url(name: str, default: str) -> str:
@@ -139,8 +162,10 @@ def graph_url() -> str:
     return _env_url("METAAI_GRAPH_URL", DEFAULT_GRAPH_URL)
 
 
-def gateway_url() -> str:
-    return _env_url("METAAI_GATEWAY_URL", DEFAULT_GATEWAY_URL)
+def gateway_url(ids: Identifiers | None = None) -> str:
+    """METAAI_GATEWAY_URL, else a learned ``gateway.url``, else the built-in one."""
+    learned = ids["gateway"].get("url") if ids is not None else ""
+    return _env_url("METAAI_GATEWAY_URL", learned or DEFAULT_GATEWAY_URL)
 
 
 def api_url() -> str:

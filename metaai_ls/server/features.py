@@ -9,7 +9,7 @@ from lsprotocol import types
 
 from metaai_ls.history import valid_id
 
-from . import backend, chat, review
+from . import backend, chat, learning, review
 from .actions import (
     ASK_COMMAND,
     CANCEL_COMMAND,
@@ -49,6 +49,7 @@ def create_server() -> MetaAILanguageServer:
     server.command(ASK_COMMAND)(ask)
     server.command(CANCEL_COMMAND)(cancel)
     server.command(DOCTOR_COMMAND)(doctor)
+    server.command(learning.LEARN_COMMAND)(learn)
     server.command(WARMUP_COMMAND)(warmup)
     server.command(KEEP_COMMAND)(keep)
     server.command(DISCARD_COMMAND)(discard)
@@ -159,6 +160,11 @@ async def doctor(ls: MetaAILanguageServer, *arguments: Any) -> dict[str, Any]:
     """The setup checked step by step (`metaai-ls doctor`); {"send": true} also asks."""
     send = bool(arguments and isinstance(arguments[0], dict) and arguments[0].get("send") is True)
     return await backend.doctor(ls.settings, send)
+
+
+async def learn(ls: MetaAILanguageServer, *arguments: Any) -> dict[str, Any]:
+    """{file, question?} or {forget: true}: `metaai-ls learn` → {ok, report}."""
+    return await learning.learn(arguments)
 
 
 def keep(ls: MetaAILanguageServer, *arguments: Any) -> dict[str, Any]:

@@ -40,16 +40,17 @@ FAR_SECTION = 2_000_000
 def home(fake: FakeMetaAI, recorded: RecordedRequest) -> web.Response:
     from .fake_meta import _html, _page
 
-    challenged = fake.scenario in ("challenge", "challenge_stays")
+    challenged = fake.scenario in ("challenge", "challenge_stays", "challenge_200")
     if challenged and recorded.cookies.get(CHALLENGE_COOKIE) != "solved":
         script = f"fetch('{CHALLENGE_PATH}', {{method: 'POST'}}).then(() => location.reload())"
-        return _html(f"<html><script>{script}</script></html>", 403)
+        status = 200 if fake.scenario == "challenge_200" else 403
+        return _html(f"<html><script>{script}</script></html>", status)
     if not recorded.cookies.get(LOGIN_COOKIE) or fake.scenario == "expired":
         return _html(_page('{"user":null}'))
     token = "ecto1:" + secrets.token_urlsafe(240)
     fake.tokens[token] = time.monotonic()
-    # As the real page: an escaped JSON property inside a script.
-    return _html(_page(f'{{"props":"{{\\"accessToken\\":\\"{token}\\",\\"x\\":1}}"}}'))
+    # As the profile's page: today's, an escaped JSON property inside a script.
+    return _html(_page(fake.profile.home_script(token)), 200)
 
 
 def verify(fake: FakeMetaAI, request: web.Request) -> web.Response:
@@ -65,17 +66,25 @@ def graphql(fake: FakeMetaAI, recorded: RecordedRequest) -> web.Response:
         return web.Response(status=401, text='{"error":"authentication required"}')
     body = recorded.json if isinstance(recorded.json, dict) else {}
     doc_id = body.get("doc_id")
-    if fake.scenario == "client_changed" or doc_id not in (WARMUP_DOC_ID, MODE_DOC_ID):
+    profile = fake.profile
+    if fake.scenario == "client_changed":
         return web.json_response({"errors": [{"message": 'Unknown type "EctoWarmupInput"'}]})
-    if doc_id == WARMUP_DOC_ID:
+    if doc_id not in (profile.warmup_doc_id, profile.mode_doc_id):
+        return web.json_response({"errors": [{"message": "PersistedQueryNotFound"}]})
+    if doc_id == profile.warmup_doc_id:
         return web.json_response({"data": {"warmupConversation": True}})
     mode = body.get("variables", {}).get("input", {}).get("mode")
     return web.json_response({"data": {"setMode": {"mode": mode}}})
 
 
+def _token_in(fake: FakeMetaAI, query: Any) -> str:
+    name = next((k for k, v in fake.profile.query.items() if v == "{access_token}"), "")
+    return query.get(name, "")
+
+
 def _refusal(fake: FakeMetaAI, recorded: RecordedRequest) -> web.Response | None:
     query = recorded.query
-    issued = fake.tokens.get(query.get("Authorization", ""))
+    issued = fake.tokens.get(_token_in(fake, query))
     if fake.scenario in ("unauthorized", "forbidden"):
         return web.Response(status=401 if fake.scenario == "unauthorized" else 403)
     if fake.scenario == "rate_limited":
@@ -86,8 +95,10 @@ def _refusal(fake: FakeMetaAI, recorded: RecordedRequest) -> web.Response | None
         return web.Response(status=302, headers={"Location": location})
     if issued is None or time.monotonic() - issued > fake.token_lifetime:
         return web.Response(status=401, text="bad token")
-    if query.get("x-dgw-appid") != APP_ID or query.get("x-dgw-version") != "5":
-        return web.Response(status=400, text="bad gateway parameters")
+    if (problem := fake.profile.query_problem(query)) is not None:
+        return web.Response(status=400, text=f"bad gateway parameters ({problem})")
+    if query.get("x-dgw-appid") != fake.profile.app_id:
+        return web.Response(status=400, text="bad gateway parameters (app id)")
     if not recorded.headers.get("Origin"):
         return web.Response(status=403, text="no origin")
     return None
@@ -105,7 +116,7 @@ async def socket(
     fake.sockets += 1
     fake.open_sockets.add(ws)
     await ws.send_bytes(frames.frame(7, b"\x01"))  # a greeting the client must not need
-    turn = _Turn(fake, ws, recorded.query.get("Authorization", ""))
+    turn = _Turn(fake, ws, _token_in(fake, recorded.query))
     try:
         async for message in ws:
             if message.type == WSMsgType.PING:
@@ -155,7 +166,10 @@ class _Turn:
 
     async def on_frame(self, frame: frames.Frame, raw: bytes) -> None:
         if frame.type == frames.OPEN:
-            self.conversation_id = json.loads(frame.body).get("x-dgw-app-x-ecto-conversation-id")
+            payload = json.loads(frame.body)
+            if any(key not in payload for key in self.fake.profile.open_payload):
+                return  # a stream opened the old way is never acknowledged
+            self.conversation_id = payload.get(self.fake.profile.conversation_key)
             self.opened_at = time.monotonic()
             self.spawn(self.acknowledge())
         elif frame.type == PONG:
@@ -195,7 +209,10 @@ class _Turn:
 
         message = base64.b64decode(body["payload"])
         prompt = (protowire.find(message, "2.2") or b"").decode("utf-8")
-        ids = [(protowire.find(message, path) or b"").decode() for path in CONVERSATION_FIELDS]
+        profile = self.fake.profile
+        ids = [
+            (protowire.find(message, path) or b"").decode() for path in profile.conversation_fields
+        ]
         fields = {
             "req_id": body.get("req-id"),
             "request_id_in_message": (protowire.find(message, "1.6") or b"").decode(),
@@ -207,12 +224,16 @@ class _Turn:
             "conversation_ids": ids,
             "message_key": protowire.find(message, "2.1.2.3"),
             "sent_at_ms": protowire.find(message, "2.1.2.2"),
+            "account_id": protowire.find(message, "1.2.1"),
+            "user_agent": (protowire.find(message, "1.1.15") or b"").decode(),
             "socket": id(self.ws),
             "sequence": self.next_sequence - 1,
         }
         self.fake.messages.append(SentMessage("gateway", prompt, self.conversation_id, fields))
         if any(found != self.conversation_id for found in ids):
             return  # the real gateway ignores such a turn: silence
+        if any(protowire.find(message, path) != value for path, value in profile.required):
+            return  # a flag the client did not send: ignored too
         await self.ws.send_bytes(frames.frame(frames.ACK))  # the small ack of a message
         answer, scenario = self.fake.choose(prompt)
         if scenario == "drop_once" and self.fake.dropped_turns == 0:

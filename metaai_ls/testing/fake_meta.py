@@ -32,7 +32,7 @@ from aiohttp import web
 
 from metaai_ls.terminal import run_async, run_command, say
 
-from . import fake_api, fake_gateway
+from . import fake_api, fake_gateway, profiles
 from .texts import cumulative, deep_json, js_json, pieces
 
 __all__ = ["FakeMetaAI", "cumulative", "pieces"]
@@ -64,6 +64,7 @@ SCENARIOS = {
     "expired": "gateway: a home page without an access token (the login expired)",
     "challenge": "gateway: the home page answers 403 with the challenge page first",
     "challenge_stays": "gateway: the challenge page comes back after it was solved",
+    "challenge_200": "gateway: the challenge page first, with status 200 instead of 403",
     "rejected": "gateway: the first turn ends with no text (a rejected token); later ones work",
     "rejected_always": "gateway: every turn ends with no text",
     "no_ack": "gateway: the open frame is never acknowledged",
@@ -102,6 +103,7 @@ GLOBAL_ONLY = (
     "expired",
     "challenge",
     "challenge_stays",
+    "challenge_200",
     "client_changed",
     "no_ack",
     "bad_key",
@@ -185,6 +187,7 @@ class FakeMetaAI:
         if dialect not in DIALECTS:
             raise ValueError(f"dialect must be one of {DIALECTS}")
         self.dialect = dialect
+        self.profile = profiles.DEFAULT  # the web client it serves and requires
         self.scenario = "ok"
         self.answers: collections.deque[FakeAnswer] = collections.deque()
         self.chunk_size = chunk_size
