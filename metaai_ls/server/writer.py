@@ -41,17 +41,16 @@ def apply_timeout() -> float:
 def changes_of(params: types.DidChangeTextDocumentParams, text: str, encoding: str) -> list[Change]:
     """A didChange's changes as offsets, each in the text the ones before it left."""
     changes: list[Change] = []
+    index: TextIndex | None = None
     for change in params.content_changes:
         if isinstance(change, types.TextDocumentContentChangePartial):
-            index = TextIndex(text, encoding)
-            edit = Edit(
-                index.offset(change.range.start), index.offset(change.range.end), change.text
-            )
-            changes.append(edit)
-            text = edit.apply(text)
+            index = index or TextIndex(text, encoding)
+            start, end = index.offset(change.range.start), index.offset(change.range.end)
+            changes.append(Edit(start, max(start, end), change.text))
+            index = index.replaced(start, max(start, end), change.text)
         else:
             changes.append(change.text)
-            text = change.text
+            index = TextIndex(change.text, encoding)
     return changes
 
 
@@ -171,7 +170,7 @@ class DocumentWriter:
             sync.resync(document.source)
         return ours
 
-    def closed(self) -> None:
+    def closed(self, reason: str = "") -> None:
         self.document_closed = True
         self.sync.closed()
         self._settled.set()
