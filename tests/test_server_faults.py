@@ -205,7 +205,7 @@ async def test_typing_before_and_after_while_the_answer_streams(client, fake):
         uri=doc.uri, range=whole_function(client, doc.uri), prompt="p", mode="replace"
     )
     typed_before, typed_after = "", ""
-    for round_ in range(12):
+    for _round in range(12):
         for _ in range(3):  # keystrokes while an edit may be on its way
             key = "ab😀中"[len(typed_before) % 4]
             client.replace(doc.uri, len(typed_before), len(typed_before), key)  # start of file

@@ -58,7 +58,7 @@ def plan_target(
     """The region to write into (None in chat mode)."""
     text = index.text
     if request.mode == "replace":
-        keep_newline = text[start:end].endswith("\n")
+        keep_newline = text[start:end].endswith(("\n", "\r"))
 
         def replacement(answer: str, final: bool) -> str | None:
             return code_to_write(answer, final, keep_newline)
@@ -91,14 +91,14 @@ def make_context(
     before_start = index.line_starts[max(first - lines, 0)]
     after_line = min(last + lines + 1, index.line_count)
     after_end = index.line_starts[after_line] if after_line < index.line_count else len(text)
-    return AskContext(
-        instruction=request.prompt,
+    return AskContext(  # a lone surrogate from the editor cannot be sent to Meta
+        instruction=scrub_surrogates(request.prompt),
         mode=request.mode,
         file_name=os.path.basename(document.path or document.uri) or document.uri,
         language=document.language_id or "plaintext",
-        before=text[before_start:start],
-        selection=text[start:end],
-        after=text[end:after_end],
+        before=scrub_surrogates(text[before_start:start]),
+        selection=scrub_surrogates(text[start:end]),
+        after=scrub_surrogates(text[end:after_end]),
         diagnostics=request.diagnostics,
     )
 

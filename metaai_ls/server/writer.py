@@ -138,17 +138,28 @@ class DocumentWriter:
         return bool(applied)
 
     async def _send(self, params: types.ApplyWorkspaceEditParams) -> bool | None:
-        """The editor's answer: applied or not; None when it never answered."""
+        """The editor's answer: applied or not; None when it never answered.
+
+        A versioned edit left unanswered is sent once more if no change came meanwhile
+        (Emacs lsp-mode can drop a server request, emacs-lsp/lsp-mode#4323): with the
+        same version the editor applies it at most once."""
         timeout = apply_timeout()
-        try:
-            result = await asyncio.wait_for(self.ls.workspace_apply_edit_async(params), timeout)
-        except asyncio.TimeoutError:
-            logger.warning("the editor did not answer workspace/applyEdit in %s s", timeout)
-            return None
-        except Exception as error:
-            logger.warning("workspace/applyEdit failed: %s", error)
-            return False
-        return bool(result and result.applied)
+        (change,) = params.edit.document_changes or [None]
+        version = getattr(getattr(change, "text_document", None), "version", None)
+        for _attempt in range(2 if version is not None else 1):
+            try:
+                result = await asyncio.wait_for(self.ls.workspace_apply_edit_async(params), timeout)
+            except asyncio.TimeoutError:
+                logger.warning("the editor did not answer workspace/applyEdit in %s s", timeout)
+                document = self.ls.workspace.text_documents.get(self.uri)
+                if document is None or document.version != version or self.sync.flight is None:
+                    return None  # something came meanwhile: sending again is not safe
+                continue
+            except Exception as error:
+                logger.warning("workspace/applyEdit failed: %s", error)
+                return False
+            return bool(result and result.applied)
+        return None
 
     def changes_of(self, params: types.DidChangeTextDocumentParams) -> list[Change]:
         return changes_of(params, self.sync.reported_text, self.ls.position_encoding)
