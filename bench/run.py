@@ -22,6 +22,7 @@ from bench import (
     cap_bench,
     gateway_bench,
     history_bench,
+    keystroke_bench,
     latency_bench,
     provider_bench,
     server_bench,
@@ -50,6 +51,7 @@ async def main(quick: bool) -> dict[str, Any]:
     results["soak"] = await soak_bench.run(quick)
     results["cap"] = await cap_bench.run(quick)
     results["history"] = await history_bench.run(quick)
+    results["keystroke"] = await keystroke_bench.run(quick)
     return results
 
 
@@ -152,6 +154,7 @@ def report(results: dict[str, Any]) -> str:
     )
     rows += cap_bench.rows(results["cap"])
     rows += history_bench.rows(results["history"])
+    rows += keystroke_bench.rows(results["keystroke"])
     return table(rows)
 
 
