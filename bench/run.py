@@ -143,6 +143,13 @@ def report(results: dict[str, Any]) -> str:
             "<= +4 MB",
         )
     )
+    rows.append(
+        (
+            f"soak: {k['separators_edits']} random edits with line separators: copies equal",
+            str(k["separators_copies_equal"]),
+            "True",
+        )
+    )
     big, dropped, parsed = k["large_message_mb"], k["large_dropped"], k["large_parsed"]
     rows.append(
         (

@@ -278,3 +278,17 @@ async def test_a_flood_of_edits_never_ends_in_a_silent_success(client, fake):
     shown = [m.message for m in client.messages]
     assert all(any(r["error"] in m for m in shown) for r in failures)
     assert "k" * typed + "# end\n" in doc.text
+
+
+async def test_soak_of_random_edits_with_separators_keeps_the_copies_equal(client, fake):
+    """1,000 random incremental edits with every separator: the server's copy (the
+    selection it sends to Meta) is the editor's, character for character (issue 16)."""
+    from bench.soak_bench import SEPARATED, copies_equal, random_edits
+
+    async def prompts() -> list[str]:
+        return [message.prompt for message in fake.sent_messages()]
+
+    doc = client.open("file:///w/soak.py", SEPARATED)
+    random_edits(client, doc.uri, 1000)
+    assert await copies_equal(client, doc.uri, prompts), "the server's copy is not the editor's"
+    assert len(doc.text) > 300 and doc.version == 1001
