@@ -26,6 +26,7 @@ from .arguments import parse_ask_arguments
 from .ask import CLOSED, REOPENED, run_ask, start_ask
 from .documents import index_of
 from .server import MetaAILanguageServer
+from .text import follow_client
 
 CODE_ACTION_KINDS = [
     types.CodeActionKind.QuickFix,
@@ -64,6 +65,7 @@ def create_server() -> MetaAILanguageServer:
 
 
 def initialize(ls: MetaAILanguageServer, params: types.InitializeParams) -> None:
+    follow_client(params.client_info.name if params.client_info else None)
     ls.initialization_options = params.initialization_options or {}
     ls.apply_settings(ls.initialization_options)
 

@@ -85,6 +85,7 @@ class MetaAIProtocol(LanguageServerProtocol):
         (pygls's own iterates the request futures while their done-callbacks delete
         from them: "dictionary changed size during iteration".) Nothing is sent after."""
         current = self.msg_id
+        self._server.shutting_down = True
         await self._server.end_all_asks("the editor is shutting down")
         for msg_id, future in list(self._request_futures.items()):
             if msg_id != current and not future.done():
@@ -218,6 +219,7 @@ class MetaAILanguageServer(LanguageServer):
         self.chatting: set[str | None] = set()  # conversations answering now
         self.diagnostics_seen: dict[str, tuple[str, ...]] = {}  # from code action requests
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.shutting_down = False  # `shutdown` came: the asks are ending
 
     # -- what handlers use
 

@@ -1,9 +1,12 @@
 """Offsets in a Python string <-> LSP positions in the negotiated encoding.
 
 LSP lines end at "\\r\\n", "\\n" or "\\r", and nowhere else: not at the form feeds,
-vertical tabs, U+0085, U+2028 ... that ``str.splitlines()`` also breaks at. Columns count
-UTF-8 bytes, UTF-16 code units or code points, whichever the client and server agreed on.
-The one line splitter here serves the server's index and its copy of each document.
+vertical tabs, U+0085, U+2028 ... that ``str.splitlines()`` also breaks at. Neovim and
+Emacs keep a lone CR inside its line (shown as ^M) and count positions so: with them a
+lone CR is a character here too (VS Code never has one: it normalises line ends).
+Columns count UTF-8 bytes, UTF-16 code units or code points, whichever the client and
+server agreed on. The one line splitter here serves the server's index and its copy of
+each document.
 """
 
 from __future__ import annotations
@@ -14,14 +17,26 @@ from collections.abc import Iterator
 
 from lsprotocol import types
 
-LINE_BREAK = re.compile(r"\r\n|\r|\n")
+LINE_BREAK = re.compile(r"\r\n|\r|\n")  # LSP's
+LF_BREAK = re.compile(r"\r\n|\n")  # Neovim's and Emacs's
+_BREAKS = [LINE_BREAK]  # the one this process's client uses (one client per process)
+# clientInfo names of editors that keep a lone CR in its line.
+_LONE_CR_IN_LINE = ("neovim", "nvim", "vim", "emacs", "eglot", "lsp-mode")
+
+
+def follow_client(name: str | None) -> None:
+    """Break lines as the client does (its `clientInfo.name` tells which it is)."""
+    keeps_cr = any(word in (name or "").lower() for word in _LONE_CR_IN_LINE)
+    _BREAKS[0] = LF_BREAK if keeps_cr else LINE_BREAK
+
+
 _HIGH_SURROGATE = re.compile("[\ud800-\udbff]")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def line_starts(text: str, start: int = 0, end: int | None = None) -> Iterator[int]:
     """The offsets where a line begins after a line break inside ``text[start:end]``."""
-    for found in LINE_BREAK.finditer(text, start, len(text) if end is None else end):
+    for found in _BREAKS[0].finditer(text, start, len(text) if end is None else end):
         yield found.end()
 
 
@@ -34,7 +49,7 @@ def lsp_lines(text: str) -> list[str]:
 
 
 def first_line_break(text: str, start: int = 0) -> str | None:
-    found = LINE_BREAK.search(text, start)
+    found = _BREAKS[0].search(text, start)
     return found.group() if found else None
 
 
