@@ -12,6 +12,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from metaai_ls.testing import FakeAnswer
 from tests.lsp import server_caught_up, settings_for, start_client, stop_client, wait_until
+from tests.test_answers import lenses
 
 # Characters str.splitlines() breaks at and LSP does not, and a stray CR (a line break).
 SEPARATORS = "\x0c\u2028\x85\x0b\x1c\u2029"
@@ -26,12 +27,6 @@ def function_range(client, uri):
     text = client.documents[uri].text
     start = text.index("def f")
     return client.range_of(uri, start, start + len(FUNCTION))
-
-
-async def lenses(client, uri):
-    return await client.text_document_code_lens_async(
-        types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri))
-    )
 
 
 async def test_line_separators_above_and_inside_the_answer(client, fake):
@@ -69,30 +64,25 @@ async def test_typing_on_lines_after_separators_keeps_the_copies_equal(client, f
     assert fake.sent_messages()[0].prompt.count("xyzprint") == 1
 
 
-async def test_a_file_with_lone_cr_line_ends(client, fake):
-    """Every line ends in CR: asks are not refused, and the answer keeps the file's CR."""
-    text = "a = 1\rdef f(x):\r    return x\r\rprint(f(2))\r"
-    fake.answers.append(FakeAnswer("```python\ndef f(x):\n    return 2 * x\n```"))
+@pytest.mark.parametrize(
+    ("text", "eol"),
+    [
+        # Every line ends in CR: asks are not refused, the answer keeps the file's CR.
+        ("a = 1\rdef f(x):\r    return x\r\rprint(f(2))\r", "\r"),
+        # Mixed: the region's own line ending, not the first line's.
+        ("a = 1\nb = 2\ndef f(x):\r\n    return x\r\n\r\nprint(f(2))\n", "\r\n"),
+    ],
+)
+async def test_lone_cr_and_mixed_line_ends(client, fake, text, eol):
+    fake.answers.append(FakeAnswer("```python\ndef f(x):\n    y = x\n    return y\n```"))
     doc = client.open("file:///w/cr.py", text)
     start = text.index("def f")
-    end = text.index("\r\rprint") + 1
+    end = text.index(f"{eol}{eol}print") + len(eol)
     result = await client.ask(
         uri=doc.uri, range=client.range_of(doc.uri, start, end), prompt="p", mode="replace"
     )
     assert "error" not in result
-    assert doc.text == "a = 1\rdef f(x):\r    return 2 * x\r\rprint(f(2))\r"
-
-
-async def test_a_mixed_file_answers_in_the_regions_own_line_ending(client, fake):
-    text = "a = 1\nb = 2\ndef f(x):\r\n    return x\r\n\r\nprint(f(2))\n"
-    fake.answers.append(FakeAnswer("```python\ndef f(x):\n    y = x\n    return y\n```"))
-    doc = client.open("file:///w/mixed.py", text)
-    start = text.index("def f")
-    end = text.index("\r\n\r\n") + 2
-    await client.ask(
-        uri=doc.uri, range=client.range_of(doc.uri, start, end), prompt="p", mode="replace"
-    )
-    assert doc.text == text.replace("    return x\r\n", "    y = x\r\n    return y\r\n")
+    assert doc.text == text.replace(f"    return x{eol}", f"    y = x{eol}    return y{eol}")
 
 
 async def answer_started(client, fake, uri="file:///w/a.py"):
@@ -194,30 +184,6 @@ async def test_lone_surrogates_never_reach_the_editor(client, fake):
 
 def _lone(text: str) -> bool:
     return any("\ud800" <= char <= "\udfff" for char in text)
-
-
-async def test_an_editor_that_never_answers_applyedit_gets_an_error(fake, cookie_file, tmp_path):
-    from pytest_lsp import client_capabilities
-
-    client = await start_client(
-        client_capabilities("visual_studio_code"),
-        settings_for(fake, cookie_file),
-        str(tmp_path),
-        env={"METAAI_APPLY_EDIT_TIMEOUT": "0.3"},
-    )
-    try:
-        client.never_answer_edits = True
-        fake.answers.append(FakeAnswer(ANSWER))
-        doc = client.open("file:///w/a.py", CODE)
-        result = await client.ask(
-            uri=doc.uri, range=function_range(client, doc.uri), prompt="p", mode="replace"
-        )
-        assert "did not answer its edits" in result["error"]
-        shown = [m.message for m in client.messages if m.type == types.MessageType.Warning]
-        assert any("did not answer its edits" in m for m in shown)
-    finally:
-        client.edits_released.set()
-        await stop_client(client)
 
 
 async def test_an_edit_request_the_editor_dropped_is_sent_again_once(fake, cookie_file, tmp_path):
