@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
@@ -258,3 +260,31 @@ async def test_soak_of_random_edits_with_separators_keeps_the_copies_equal(clien
     random_edits(client, doc.uri, 1000)
     assert await copies_equal(client, doc.uri, prompts), "the server's copy is not the editor's"
     assert len(doc.text) > 300 and doc.version == 1001
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(["a", "é", "😀", "\n", "\r", "\r\n", *SEPARATORS]), max_size=12),
+    st.lists(st.tuples(st.integers(0, 40), st.integers(0, 3), st.text("x\r\n\x0c😀", max_size=3))),
+    st.sampled_from(["utf-8", "utf-16", "utf-32"]),
+)
+def test_the_document_copy_applies_changes_at_lsp_positions(pieces, changes, encoding):
+    """LspDocument (the override of pygls's private `_apply_incremental_change`) against
+    positions computed independently (tests/editor.py), for each encoding."""
+    from pygls.workspace.position_codec import PositionCodec
+
+    from metaai_ls.server.documents import LspDocument
+    from tests.editor import position_of
+
+    text = "".join(pieces)
+    document = LspDocument("file:///p.py", text, 1, position_codec=PositionCodec(encoding))
+    for at, length, typed in changes:
+        start = min(at, len(text))
+        end = min(start + length, len(text))
+        if text[start - 1 : start + 1] == "\r\n" or text[end - 1 : end + 1] == "\r\n":
+            continue  # between the CR and LF of one line break: no position points there
+        range_ = types.Range(position_of(text, start, encoding), position_of(text, end, encoding))
+        document.apply_change(types.TextDocumentContentChangePartial(range=range_, text=typed))
+        text = text[:start] + typed + text[end:]
+        assert document.source == text
+    assert "".join(document.lines) == text
