@@ -161,9 +161,10 @@ class Ask:
         return self.writer is not None and self.writer.sync.overlaps(start, end)
 
     def cancel(self, reason: str) -> None:
-        if self.stream_task is not None and not self.stream_task.done():
-            self.cancel_reason = reason
-            self.stream_task.cancel()
+        if self.stream_task is None or not self.stream_task.done():
+            self.cancel_reason = reason  # (not started yet: it stops as it starts)
+            if self.stream_task is not None:
+                self.stream_task.cancel()
 
     # -- the run
 
@@ -176,6 +177,8 @@ class Ask:
     async def _run(self) -> dict[str, Any]:
         # Meta AI is asked first; the progress token is created while it thinks.
         self.stream_task = asyncio.create_task(self._consume(), name=f"metaai ask {self.uri}")
+        if self.cancel_reason is not None:
+            self.stream_task.cancel()
         await self.progress.begin(progress_title(self.request), self.begin_message)
         pump = asyncio.create_task(self._pump(), name=f"metaai edits {self.uri}")
         outcome: dict[str, Any] = {}
@@ -243,8 +246,8 @@ class Ask:
             problem = await self._close_region(succeeded=not outcome)
             if problem is not None and not outcome:
                 outcome = {"error": problem}
-        if self.dropped and "error" in outcome:
-            self.ls.show(types.MessageType.Warning, f"Meta AI: {self.dropped}")
+        if self.writer is not None and self.writer.document_closed and "error" in outcome:
+            self.ls.show(types.MessageType.Warning, f"Meta AI: {outcome['error']}")
             self.ls.log(types.MessageType.Info, f"Meta AI's answer so far:\n{self.answer}")
         if "cancelled" in outcome:
             self.ls.log(types.MessageType.Info, f"Meta AI: {self.cancel_reason or 'cancelled'}")
@@ -259,13 +262,14 @@ class Ask:
         document, when it should be."""
         assert self.writer is not None and self.render is not None
         writer, sync = self.writer, self.writer.sync
-        if writer.document_closed:
+        if not writer.document_closed:
+            final = self.render(self._answer_lines, True) if succeeded else None
+            target = sync.closing_text(final)
+            landed = await writer.write(target, FINAL_ATTEMPTS)
+            await writer.settle()
+            self.kept = landed and target == final and not sync.conflict
+        if writer.document_closed:  # nothing left to write into (_finish tells why)
             return self.dropped or f"{CLOSED}: the answer was not written"
-        final = self.render(self._answer_lines, True) if succeeded else None
-        target = sync.closing_text(final)
-        landed = await writer.write(target, FINAL_ATTEMPTS)
-        await writer.settle()
-        self.kept = landed and target == final and not sync.conflict
         problem = _STOPPED if writer.stopped else _CONFLICT if sync.conflict else None
         if succeeded and not self.kept:
             problem = problem or _NOT_LANDED
