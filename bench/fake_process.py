@@ -59,6 +59,10 @@ class FakeProcess:
         async with self.http.get(self.url + "/__fake__/requests") as response:
             return await response.json()
 
+    async def prompts(self) -> list[str]:
+        async with self.http.get(self.url + "/__fake__/messages") as response:
+            return [message["prompt"] for message in await response.json()]
+
     async def streams(self) -> list[dict[str, Any]]:
         async with self.http.get(self.url + "/__fake__/streams") as response:
             return await response.json()

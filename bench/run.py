@@ -22,6 +22,7 @@ from bench import (
     cap_bench,
     gateway_bench,
     history_bench,
+    keystroke_bench,
     latency_bench,
     learn_bench,
     provider_bench,
@@ -52,6 +53,7 @@ async def main(quick: bool) -> dict[str, Any]:
     results["cap"] = await cap_bench.run(quick)
     results["history"] = await history_bench.run(quick)
     results["learn"] = await learn_bench.run(quick)
+    results["keystroke"] = await keystroke_bench.run(quick)
     return results
 
 
@@ -143,6 +145,13 @@ def report(results: dict[str, Any]) -> str:
             "<= +4 MB",
         )
     )
+    rows.append(
+        (
+            f"soak: {k['separators_edits']} random edits with line separators: copies equal",
+            str(k["separators_copies_equal"]),
+            "True",
+        )
+    )
     big, dropped, parsed = k["large_message_mb"], k["large_dropped"], k["large_parsed"]
     rows.append(
         (
@@ -155,6 +164,7 @@ def report(results: dict[str, Any]) -> str:
     rows += cap_bench.rows(results["cap"])
     rows += history_bench.rows(results["history"])
     rows += learn_bench.rows(results["learn"])
+    rows += keystroke_bench.rows(results["keystroke"])
     return table(rows)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,9 +79,55 @@ async def load(client: Any, uri: str, asks: int, keystrokes: int) -> None:
     await asyncio.sleep(0.3)  # the last didChanges
 
 
+# Line breaks (LSP's three) and what str.splitlines() also breaks at (LSP does not).
+SEPARATED = "x = 1\x0c\n# \u2028 é 😀\rdef f(x):\r\n\x85    return x\x0b\n\u2029\x1c\x1d\x1e end\n"
+PIECES = [
+    "a",
+    "é",
+    "😀",
+    "\n",
+    "\r",
+    "\r\n",
+    "\x0c",
+    "\u2028",
+    "\u2029",
+    "\x85",
+    "\x0b",
+    "\x1c",
+    "",
+]
+
+
+def random_edits(client: Any, uri: str, count: int, seed: int = 16) -> None:
+    """``count`` random incremental changes anywhere (replacements, insertions, deletions
+    of a few characters, separators included), as the user's typing."""
+    import random
+
+    chooser = random.Random(seed)
+    for _ in range(count):
+        text = client.documents[uri].text
+        start = chooser.randint(0, len(text))
+        end = min(len(text), start + chooser.choice([0, 0, 0, 1, 2, 4]))
+        while 0 < start < len(text) and text[start - 1 : start + 1] == "\r\n":
+            start -= 1  # not between the CR and LF of one line break
+        while 0 < end < len(text) and text[end - 1 : end + 1] == "\r\n":
+            end += 1
+        typed = "".join(chooser.choice(PIECES) for _ in range(chooser.randint(0, 4)))
+        client.replace(uri, start, max(start, end), typed)
+
+
+async def copies_equal(client: Any, uri: str, prompts: Callable[[], Awaitable[list[str]]]) -> bool:
+    """Whether the server's copy of the document is the editor's: the selection of a
+    chat ask over all of it, as the fake received it (``prompts``: the prompts so far)."""
+    text = client.documents[uri].text
+    before = len(await prompts())
+    await client.ask(uri=uri, range=client.range_of(uri, 0, len(text)), prompt="p", mode="chat")
+    return text in (await prompts())[before]
+
+
 async def run(quick: bool) -> dict[str, Any]:
     asks, keystrokes = (100, 300) if quick else (300, 1000)
-    async with served() as (client, _):
+    async with served() as (client, fake):
         pid = client._server.pid
         uri = "file:///bench/soak.py"
         client.open(uri, CODE)
@@ -91,6 +138,10 @@ async def run(quick: bool) -> dict[str, Any]:
         lenses = await client.text_document_code_lens_async(
             types.CodeLensParams(types.TextDocumentIdentifier(uri))
         )
+        separated = "file:///bench/separators.py"
+        client.open(separated, SEPARATED)
+        random_edits(client, separated, 1000)
+        equal = await copies_equal(client, separated, fake.prompts)
     size = 10 if quick else 50
     dropped = await large_message(size, limit_mb=16 if size > 16 else size // 2)
     parsed = await large_message(size, limit_mb=size * 2)
@@ -104,6 +155,8 @@ async def run(quick: bool) -> dict[str, Any]:
         "rss_end_mb": round(end, 1),
         "growth_mb": round(end - warm, 2),
         "answers_waiting": len(lenses) // 3,
+        "separators_edits": 1000,
+        "separators_copies_equal": equal,
     }
 
 

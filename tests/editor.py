@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import sys
 from pathlib import Path
 from typing import Any, Union
@@ -23,28 +24,35 @@ SERVER_COMMAND = [sys.executable, "-m", "metaai_ls", "--stdio"]
 
 def _units(text: str, encoding: str) -> int:
     if encoding == "utf-8":
-        return len(text.encode("utf-8"))
+        return len(text.encode("utf-8", "surrogatepass"))
     if encoding == "utf-32":
         return len(text)
-    return len(text.encode("utf-16-le")) // 2
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+# LSP's line breaks (and only those: not \f, \v, U+0085, U+2028 ... as str.splitlines).
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _line_starts(text: str) -> list[int]:
+    return [0, *(found.end() for found in LINE_BREAK.finditer(text))]
 
 
 def offset_of(text: str, position: types.Position, encoding: str) -> int:
-    lines = text.split("\n")
-    offset = sum(len(line) + 1 for line in lines[: position.line])
-    line = lines[position.line]
+    starts = _line_starts(text)
+    start = starts[position.line]
+    end = len(text) if position.line + 1 == len(starts) else starts[position.line + 1]
+    line = text[start:end].rstrip("\r\n") if end > start else ""
     column = 0
     while column < len(line) and _units(line[:column], encoding) < position.character:
         column += 1
     assert _units(line[:column], encoding) == position.character, "position inside a character"
-    return offset + column
+    return start + column
 
 
 def position_of(text: str, offset: int, encoding: str) -> types.Position:
-    before = text[:offset]
-    line = before.count("\n")
-    start = before.rfind("\n") + 1
-    return types.Position(line, _units(text[start:offset], encoding))
+    starts = [s for s in _line_starts(text) if s <= offset]
+    return types.Position(len(starts) - 1, _units(text[starts[-1] : offset], encoding))
 
 
 @dataclasses.dataclass
@@ -70,6 +78,8 @@ class EditorClient(LanguageClient):
         self.report_style = "exact"
         self.code_lens_refreshes = 0
         self.never_answer_edits = False
+        self.drop_edit_requests = 0  # this many applyEdit requests are lost (never answered)
+        self.dropped_edit_requests = 0
         self.edits_released = asyncio.Event()
 
     async def start_session(
@@ -210,6 +220,10 @@ class EditorClient(LanguageClient):
 
 
 async def apply_edit(client: EditorClient, params: types.ApplyWorkspaceEditParams):
+    if client.drop_edit_requests > client.dropped_edit_requests:
+        client.dropped_edit_requests += 1
+        await client.edits_released.wait()  # lost: neither applied nor answered
+        return types.ApplyWorkspaceEditResult(applied=False)
     if client.never_answer_edits:
         await client.edits_released.wait()  # a client that does not answer (until told)
         return types.ApplyWorkspaceEditResult(applied=False)

@@ -87,3 +87,11 @@ def progress_of(client: EditorClient) -> list[Any]:
 
 def joined_reports(values: list[Any]) -> str:
     return "".join(v.message for v in values if isinstance(v, types.WorkDoneProgressReport))
+
+
+async def server_caught_up(client: EditorClient, uri: str) -> None:
+    """Return once the server handled everything sent before (it answers requests in
+    order: a change sent earlier has been read when this request is answered)."""
+    await client.text_document_code_lens_async(
+        types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri))
+    )

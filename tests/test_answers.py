@@ -89,6 +89,7 @@ async def test_an_editor_that_never_answers_an_edit(fake, cookie_file, tmp_path)
             client.ask(uri=doc.uri, range=range_, prompt="p", mode="replace"), 15
         )
         assert result["text"] == ANSWER  # the answer is still returned
+        assert "did not answer its edits" in result["error"]  # not a success (issue 16 #14)
         warnings = [m.message for m in client.messages if m.type == types.MessageType.Warning]
         assert any("the editor did not answer its edits" in w for w in warnings)
         assert doc.text == CODE  # nothing was applied

@@ -25,10 +25,16 @@ SERVER = [sys.executable, "-m", "metaai_ls", "--stdio"]
 
 
 async def run_case(
-    case: str, fake, cookie_file, tmp_path: Path, cmd=SERVER, env: dict | None = None
+    case: str,
+    fake,
+    cookie_file,
+    tmp_path: Path,
+    cmd=SERVER,
+    env: dict | None = None,
+    text: str = CODE,
 ) -> dict:
     file = tmp_path / "sample.py"
-    file.write_text(CODE, encoding="utf-8")
+    file.write_bytes(text.encode("utf-8"))
     result = tmp_path / "result.json"
     config = {
         **({"cmd": cmd} if cmd else {}),
@@ -504,3 +510,25 @@ async def test_metaai_learn_from_a_browser_capture_then_forget(
     assert data["chat"] == "Learnt, and answered. 👋"  # the ask works after learning
     assert "Removed" in data["forgot"]
     assert not (tmp_path / "config/metaai-ls/identifiers.json").exists()
+
+
+# What str.splitlines() breaks at and LSP does not, and a stray CR (Neovim keeps it in
+# its line, as ^M): above the selection and inside the answer (issue 16 #1).
+SEPARATED = "# \x0c \u2028 \x85 \x0b odd\nCONST = 1\r  # a stray CR\n\x0c\ndef f(x):\n    return x\n\nprint(f(2))\n"
+
+
+async def test_line_separators_above_and_inside_the_answer(fake, cookie_file, tmp_path):
+    new = "def f(x):\n    s = 'a\x0cb\u2028c\x85d\x0be'\n    return s\n"
+    paced(fake, f"```python\n{new}```")
+    data = await run_case("separators", fake, cookie_file, tmp_path, text=SEPARATED)
+    assert data["text"] == SEPARATED.replace("def f(x):\n    return x\n", new).rstrip("\n")
+    assert data["lenses"] == ["Keep", "Discard", "Retry"]
+    assert not [n for n in data["notified"] if "did not answer" in n["message"]], data
+
+
+async def test_lsp_stop_mid_answer_puts_the_region_back(fake, cookie_file, tmp_path):
+    fake.answers.append(FakeAnswer(f"```python\n{NEW_FUNCTION}```"))
+    fake.chunk_size, fake.interval = 6, 0.05
+    data = await run_case("stop_mid_answer", fake, cookie_file, tmp_path)
+    assert data["stopped"] is True, data
+    assert data["text"] == CODE.rstrip("\n"), data

@@ -276,8 +276,12 @@ def merge_first_changes(editor: ModelEditor) -> None:
             box[0:2] = [("change", (version, [*first, *second]))]
 
 
+# Form feed, U+2028, U+0085, vertical tab: no line breaks to LSP (issue 16 #1).
+SEPARATORS = "\x0c\u2028\x85\x0b"
 documents = st.tuples(
-    st.text("abc\n ", max_size=12), st.text("old\n", max_size=8), st.text("xyz\n", max_size=12)
+    st.text("abc\n " + SEPARATORS, max_size=12),
+    st.text("old\n\x0c", max_size=8),
+    st.text("xyz\n\u2028", max_size=12),
 )
 
 
@@ -290,9 +294,9 @@ documents = st.tuples(
 )
 @given(
     documents,
-    st.sampled_from(["\n", "\r\n"]),
+    st.sampled_from(["\n", "\r\n", "\r"]),
     st.sampled_from(["exact", "split", "whole", "shifted"]),
-    st.text("ans\n\r", min_size=1, max_size=24),
+    st.text("ans\n\r" + SEPARATORS, min_size=1, max_size=24),
     st.booleans(),
     st.data(),
 )

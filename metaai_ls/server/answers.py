@@ -47,6 +47,7 @@ class WrittenAnswers:
     def __init__(self) -> None:
         self._by_uri: dict[str, list[WrittenAnswer]] = {}
         self._ids = itertools.count(1)
+        self._gone: dict[str, str] = {}
 
     def add(
         self,
@@ -58,6 +59,7 @@ class WrittenAnswers:
     ) -> None:
         """``replaces``: the id of the answer this one took the place of (retried, or
         asked over), kept so that the lenses an editor still shows there address it."""
+        self._gone.pop(request.uri, None)
         answers = self._by_uri.setdefault(request.uri, [])
         answer_id = replaces if replaces is not None else next(self._ids)
         answer = WrittenAnswer(answer_id, request, writer, selection, region_start)
@@ -81,8 +83,18 @@ class WrittenAnswers:
         if not answers:
             self._by_uri.pop(answer.uri, None)
 
-    def forget_document(self, uri: str) -> bool:
-        return self._by_uri.pop(uri, None) is not None
+    def forget_document(self, uri: str, reason: str = "") -> bool:
+        """Forget the document's answers; Keep · Discard · Retry then say why they went."""
+        forgotten = self._by_uri.pop(uri, None) is not None
+        if forgotten and reason:
+            self._gone[uri] = reason
+        elif not forgotten:
+            self._gone.pop(uri, None)  # the reason of answers gone long ago no longer matters
+        return forgotten
+
+    def gone(self, uri: str) -> str | None:
+        """Why the document's answers went, if they did."""
+        return self._gone.get(uri)
 
     def keep_overlapping(self, uri: str, start: int, end: int) -> int | None:
         """A new ask over written answers keeps them; the id of the first, if any."""
@@ -107,8 +119,8 @@ class WrittenAnswers:
         return kept
 
 
-def code_lenses(answers: list[WrittenAnswer], text: str, encoding: str) -> list[types.CodeLens]:
-    index = TextIndex(text, encoding)
+def code_lenses(answers: list[WrittenAnswer], index: TextIndex) -> list[types.CodeLens]:
+    text = index.text
     lenses = []
     for answer in answers:
         position = index.position(min(answer.writer.sync.start, len(text)))

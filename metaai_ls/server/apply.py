@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from .arguments import invalid, parse_range
 from .ask import BUSY
+from .documents import index_of
 from .sync import EditSync
-from .text import TextIndex
 from .writer import FINAL_ATTEMPTS, DocumentWriter
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ async def apply_code(ls: MetaAILanguageServer, arguments: tuple[Any, ...]) -> di
     document = ls.workspace.text_documents.get(uri)
     if document is None:
         return _refused(f"{uri} is not open in the editor: open it, then apply the code again")
-    index = TextIndex(document.source, ls.position_encoding)
+    index = index_of(document, ls.position_encoding)
     for name, position in (("start", range_.start), ("end", range_.end)):
         if not index.contains(position):
             return _refused(

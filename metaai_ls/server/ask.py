@@ -20,12 +20,13 @@ from metaai_ls.redact import redact
 
 from . import backend
 from .arguments import AskRequest, invalid
+from .documents import index_of
 from .progress import Progress
 from .prompts import AskContext, build_messages, describe_instruction
 from .render import code_to_write, comment_block
 from .settings import Settings
 from .sync import EditSync, with_line_ending
-from .text import TextIndex
+from .text import TextIndex, scrub_surrogates
 from .writer import FINAL_ATTEMPTS, DocumentWriter
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ def plan_target(
     """The region to write into (None in chat mode)."""
     text = index.text
     if request.mode == "replace":
-        keep_newline = text[start:end].endswith("\n")
+        keep_newline = text[start:end].endswith(("\n", "\r"))
 
         def replacement(answer: str, final: bool) -> str | None:
             return code_to_write(answer, final, keep_newline)
@@ -90,14 +91,14 @@ def make_context(
     before_start = index.line_starts[max(first - lines, 0)]
     after_line = min(last + lines + 1, index.line_count)
     after_end = index.line_starts[after_line] if after_line < index.line_count else len(text)
-    return AskContext(
-        instruction=request.prompt,
+    return AskContext(  # a lone surrogate from the editor cannot be sent to Meta
+        instruction=scrub_surrogates(request.prompt),
         mode=request.mode,
         file_name=os.path.basename(document.path or document.uri) or document.uri,
         language=document.language_id or "plaintext",
-        before=text[before_start:start],
-        selection=text[start:end],
-        after=text[end:after_end],
+        before=scrub_surrogates(text[before_start:start]),
+        selection=scrub_surrogates(text[start:end]),
+        after=scrub_surrogates(text[end:after_end]),
         diagnostics=request.diagnostics,
     )
 
@@ -134,7 +135,9 @@ class Ask:
         self.last_flush = 0.0
         self.stream_task: asyncio.Task[None] | None = None
         self.cancel_reason: str | None = None
+        self.dropped: str | None = None  # why the document can no longer take the answer
         self.kept = False  # the whole answer is in the document
+        self.ended = asyncio.Event()
 
     @property
     def uri(self) -> str:
@@ -158,15 +161,24 @@ class Ask:
         return self.writer is not None and self.writer.sync.overlaps(start, end)
 
     def cancel(self, reason: str) -> None:
-        if self.stream_task is not None and not self.stream_task.done():
-            self.cancel_reason = reason
-            self.stream_task.cancel()
+        if self.stream_task is None or not self.stream_task.done():
+            self.cancel_reason = reason  # (not started yet: it stops as it starts)
+            if self.stream_task is not None:
+                self.stream_task.cancel()
 
     # -- the run
 
     async def run(self) -> dict[str, Any]:
+        try:
+            return await self._run()
+        finally:
+            self.ended.set()
+
+    async def _run(self) -> dict[str, Any]:
         # Meta AI is asked first; the progress token is created while it thinks.
         self.stream_task = asyncio.create_task(self._consume(), name=f"metaai ask {self.uri}")
+        if self.cancel_reason is not None:
+            self.stream_task.cancel()
         await self.progress.begin(progress_title(self.request), self.begin_message)
         pump = asyncio.create_task(self._pump(), name=f"metaai edits {self.uri}")
         outcome: dict[str, Any] = {}
@@ -175,11 +187,11 @@ class Ask:
         except asyncio.CancelledError:
             if not self.stream_task.cancelled():
                 self.stream_task.cancel()  # the whole request was cancelled
-            outcome = {"cancelled": True}
+            outcome = {"error": self.dropped} if self.dropped else {"cancelled": True}
         except Exception as error:
             outcome = {"error": self._report_failure(error)}
         await self._stop_pump(pump)
-        await self._finish(outcome)
+        outcome = await self._finish(outcome)
         return {"text": self.answer, **outcome}
 
     async def _consume(self) -> None:
@@ -191,9 +203,9 @@ class Ask:
                 if isinstance(result, Revision):
                     # The final answer is authoritative: the document ends with it.
                     self.ls.log(types.MessageType.Info, "Meta AI revised its streamed answer")
-                    self._parts[:] = [result.text]
-                else:
-                    self._parts.append(str(result))
+                    self._parts[:] = [scrub_surrogates(result.text)]
+                else:  # a lone surrogate would break the editor's JSON reader
+                    self._parts.append(scrub_surrogates(str(result)))
                 self.changed.set()
 
     async def _pump(self) -> None:
@@ -227,34 +239,44 @@ class Ask:
         if desired is not None:
             await self.writer.write(desired)
 
-    async def _finish(self, outcome: dict[str, Any]) -> None:
+    async def _finish(self, outcome: dict[str, Any]) -> dict[str, Any]:
+        """End the ask; an answer that did not land is an error, never a silent success."""
         self.progress.report(self.answer)
         if self.writer is not None:
-            await self._close_region(succeeded=not outcome)
+            problem = await self._close_region(succeeded=not outcome)
+            if problem is not None and not outcome:
+                outcome = {"error": problem}
+        if self.writer is not None and self.writer.document_closed and "error" in outcome:
+            self.ls.show(types.MessageType.Warning, f"Meta AI: {outcome['error']}")
+            self.ls.log(types.MessageType.Info, f"Meta AI's answer so far:\n{self.answer}")
         if "cancelled" in outcome:
             self.ls.log(types.MessageType.Info, f"Meta AI: {self.cancel_reason or 'cancelled'}")
         self.progress.end(
             "Cancelled" if "cancelled" in outcome else "Failed" if outcome else "Done"
         )
+        return outcome
 
-    async def _close_region(self, succeeded: bool) -> None:
+    async def _close_region(self, succeeded: bool) -> str | None:
         """The region ends as the whole answer, or as the original text (followed by
-        what the user typed inside it): never a fragment."""
+        what the user typed inside it): never a fragment. Why the answer is not in the
+        document, when it should be."""
         assert self.writer is not None and self.render is not None
         writer, sync = self.writer, self.writer.sync
-        if writer.document_closed:
-            return  # nothing left to write into
-        final = self.render(self._answer_lines, True) if succeeded else None
-        target = sync.closing_text(final)
-        landed = await writer.write(target, FINAL_ATTEMPTS)
-        await writer.settle()
-        self.kept = landed and target == final and not sync.conflict
-        if writer.stopped:
-            self.ls.show(types.MessageType.Warning, _STOPPED)
-        elif sync.conflict:
-            self.ls.show(types.MessageType.Warning, _CONFLICT)
+        if not writer.document_closed:
+            final = self.render(self._answer_lines, True) if succeeded else None
+            target = sync.closing_text(final)
+            landed = await writer.write(target, FINAL_ATTEMPTS)
+            await writer.settle()
+            self.kept = landed and target == final and not sync.conflict
+        if writer.document_closed:  # nothing left to write into (_finish tells why)
+            return self.dropped or f"{CLOSED}: the answer was not written"
+        problem = _STOPPED if writer.stopped else _CONFLICT if sync.conflict else None
         if succeeded and not self.kept:
+            problem = problem or _NOT_LANDED
             self.ls.log(types.MessageType.Info, f"Meta AI's answer:\n{self.answer}")
+        if problem is not None:
+            self.ls.show(types.MessageType.Warning, problem)
+        return problem if succeeded and not self.kept else None
 
     def _report_failure(self, error: Exception) -> str:
         from metaai_ls.provider import MetaAIError
@@ -275,15 +297,28 @@ class Ask:
         if self.writer is not None:
             self.writer.observe(params, document)
 
-    def closed(self) -> None:
+    def closed(self, reason: str = "") -> None:
+        """The document went away (closed, or opened again with a new text): the answer
+        has nowhere to go, so its stream stops too."""
         if self.writer is not None:
             self.writer.closed()
+            self.dropped = (
+                f"{reason or CLOSED} while the answer was being written: it was not "
+                "written (what had come is in the log)"
+            )
+            self.cancel(self.dropped)
 
 
 _CONFLICT = (
     "Meta AI stopped writing because the text it was writing was edited meanwhile: the "
     "original text is back, followed by anything you typed there. The full answer is in "
     "the log."
+)
+CLOSED = "the document was closed"
+REOPENED = "the document was opened again (reloaded from disk)"
+_NOT_LANDED = (
+    "Meta AI could not write its answer: the editor kept refusing the edit (the "
+    "document changed too fast?). The full answer is in the log."
 )
 _STOPPED = (
     "Meta AI stopped writing: the editor did not answer its edits, so the document may "
@@ -352,7 +387,7 @@ def prepare_ask(
     document = ls.workspace.text_documents.get(request.uri)
     if document is None:
         raise invalid(f"{request.uri} is not open in the editor (open it first)")
-    index = TextIndex(document.source, ls.position_encoding)
+    index = index_of(document, ls.position_encoding)
     start, end = _selection_offsets(request, index)
     settings: Settings = ls.settings
     context = make_context(request, document, index, start, end, settings.context_lines)

@@ -23,8 +23,10 @@ from .actions import (
 from .answers import code_lenses
 from .apply import APPLY_COMMAND, apply_code
 from .arguments import parse_ask_arguments
-from .ask import run_ask, start_ask
+from .ask import CLOSED, REOPENED, run_ask, start_ask
+from .documents import index_of
 from .server import MetaAILanguageServer
+from .text import follow_client
 
 CODE_ACTION_KINDS = [
     types.CodeActionKind.QuickFix,
@@ -39,6 +41,7 @@ def create_server() -> MetaAILanguageServer:
     server.feature(types.INITIALIZED)(initialized)
     server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)(did_change_configuration)
     server.feature(types.TEXT_DOCUMENT_DID_CHANGE)(did_change)
+    server.feature(types.TEXT_DOCUMENT_DID_OPEN)(did_open)
     server.feature(types.TEXT_DOCUMENT_DID_CLOSE)(did_close)
     server.feature(
         types.TEXT_DOCUMENT_CODE_ACTION,
@@ -63,6 +66,7 @@ def create_server() -> MetaAILanguageServer:
 
 
 def initialize(ls: MetaAILanguageServer, params: types.InitializeParams) -> None:
+    follow_client(params.client_info.name if params.client_info else None)
     ls.initialization_options = params.initialization_options or {}
     ls.apply_settings(ls.initialization_options)
 
@@ -94,10 +98,14 @@ def did_change(ls: MetaAILanguageServer, params: types.DidChangeTextDocumentPara
         ls.refresh_code_lenses()  # an edit inside an answer keeps it
 
 
+def did_open(ls: MetaAILanguageServer, params: types.DidOpenTextDocumentParams) -> None:
+    # Open already (reloaded from disk): nothing is written at the old text's offsets.
+    ls.end_writing(params.text_document.uri, REOPENED)
+
+
 def did_close(ls: MetaAILanguageServer, params: types.DidCloseTextDocumentParams) -> None:
     uri = params.text_document.uri
-    for running in [*ls.asks.on_uri(uri), *ls.asks.writers_on(uri)]:
-        running.closed()
+    ls.end_writing(uri, CLOSED)
     ls.forget_document(uri)
 
 
@@ -119,7 +127,8 @@ def code_lens(ls: MetaAILanguageServer, params: types.CodeLensParams) -> list[ty
     answers = ls.answers.on_uri(uri)
     if not answers:
         return []
-    return code_lenses(answers, ls.workspace.get_text_document(uri).source, ls.position_encoding)
+    document = ls.workspace.get_text_document(uri)
+    return code_lenses(answers, index_of(document, ls.position_encoding))
 
 
 def progress_cancelled(

@@ -10,7 +10,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from .answers import WrittenAnswer
 from .arguments import invalid, optional_bool
 from .ask import run_ask, tell_outcome
-from .text import TextIndex
+from .documents import index_of
 from .writer import FINAL_ATTEMPTS
 
 if TYPE_CHECKING:
@@ -29,6 +29,8 @@ def find_answer(
     answer = ls.answers.find(uri, answer_id)
     if answer is None:
         message = f"{command}: no Meta AI answer waits to be kept or discarded in {uri}"
+        if gone := ls.answers.gone(uri):
+            message = f"{command}: the answer is gone: {gone}"
         raise JsonRpcInvalidParams(message=message)
     return answer
 
@@ -80,7 +82,7 @@ async def retry(
     if document is None:
         raise invalid(f"{answer.uri} is not open in the editor (open it first)")
     start, end = answer.selection_now()
-    selection = TextIndex(document.source, ls.position_encoding).range(start, end)
+    selection = index_of(document, ls.position_encoding).range(start, end)
     request = answer.request.with_range(selection)
     # The new answer takes the old one's id: the lenses still shown there reach it.
     return await run_ask(ls, request, request_id, token, answer.id)

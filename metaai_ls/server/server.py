@@ -16,13 +16,15 @@ from pygls.exceptions import (
     JsonRpcServerNotInitialized,
 )
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol
+from pygls.protocol import LanguageServerProtocol, lsp_method
+from pygls.workspace import Workspace
 
 from metaai_ls import __version__
 from metaai_ls.history import History
 from metaai_ls.redact import redact, remember_url_password
 
 from .answers import WrittenAnswers
+from .documents import LspWorkspace
 from .settings import Settings, parse_settings, section_of
 from .stdio import TOO_LARGE
 
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_DIAGNOSTICS_KEPT = 100  # per document
+SHUTDOWN_WAIT = 5.0  # seconds the asks get to put their regions back at shutdown
 PRELOAD_DELAY = 0.2  # seconds after `initialized`: start-up itself never waits for it
 
 
@@ -53,6 +56,7 @@ class MetaAIProtocol(LanguageServerProtocol):
 
     - `$/cancelRequest` cancels a command's outer future but not the task running the
       command: the cancellation is passed on to the ask;
+    - its documents split lines where LSP does not (see documents.py);
     - every generator handler (didChange, executeCommand, ...) leaves an entry in the
       request-future map, with its result, for ever: it is dropped when done;
     - requests before `initialize` are served: they get ServerNotInitialized;
@@ -61,6 +65,38 @@ class MetaAIProtocol(LanguageServerProtocol):
 
     _server: MetaAILanguageServer
     _initialize_seen = False
+    _lsp_workspace: LspWorkspace | None = None
+
+    @property  # type: ignore[override]
+    def _workspace(self) -> LspWorkspace | None:
+        return self._lsp_workspace
+
+    @_workspace.setter
+    def _workspace(self, workspace: Workspace | None) -> None:
+        # pygls makes its Workspace in `initialize`: it holds LspDocuments from the start
+        # (a subclass that only changes which document class it makes).
+        if workspace is not None and not isinstance(workspace, LspWorkspace):
+            workspace.__class__ = LspWorkspace
+        self._lsp_workspace = workspace  # type: ignore[assignment]
+
+    @lsp_method(types.SHUTDOWN)
+    async def lsp_shutdown(self, *args: Any) -> None:
+        """Every ask ends first, its region back to the original text; then the answer.
+        (pygls's own iterates the request futures while their done-callbacks delete
+        from them: "dictionary changed size during iteration".) Nothing is sent after."""
+        current = self.msg_id
+        self._server.shutting_down = True
+        await self._server.end_all_asks("the editor is shutting down")
+        for msg_id, future in list(self._request_futures.items()):
+            if msg_id != current and not future.done():
+                future.cancel()
+        self._shutdown = True
+
+    def _send_data(self, data: Any) -> None:
+        if self._shutdown and hasattr(data, "method"):
+            logger.debug("not sent after shutdown: %s", data.method)
+            return
+        super()._send_data(data)
 
     def _handle_cancel_notification(self, msg_id: Any) -> None:
         super()._handle_cancel_notification(msg_id)
@@ -149,6 +185,9 @@ class Asks:
     def discard_writer(self, writer: DocumentWriter) -> None:
         self._writers.discard(writer)
 
+    def all(self) -> list[Ask]:
+        return list(self._asks)
+
     def on_uri(self, uri: str) -> Iterable[Ask]:
         return [ask for ask in self._asks if ask.uri == uri]
 
@@ -180,6 +219,7 @@ class MetaAILanguageServer(LanguageServer):
         self.chatting: set[str | None] = set()  # conversations answering now
         self.diagnostics_seen: dict[str, tuple[str, ...]] = {}  # from code action requests
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.shutting_down = False  # `shutdown` came: the asks are ending
 
     # -- what handlers use
 
@@ -256,9 +296,25 @@ class MetaAILanguageServer(LanguageServer):
         if described or uri in self.diagnostics_seen:
             self.diagnostics_seen[uri] = described
 
-    def forget_document(self, uri: str) -> None:
-        if self.answers.forget_document(uri):
+    def end_writing(self, uri: str, reason: str) -> None:
+        """The document was closed or got a new text: what is written there, and the
+        written answers' Keep · Discard · Retry, end (their offsets mean nothing now)."""
+        for running in [*self.asks.on_uri(uri), *self.asks.writers_on(uri)]:
+            running.closed(reason)
+        if self.answers.forget_document(uri, reason):
             self.refresh_code_lenses()
+
+    async def end_all_asks(self, reason: str) -> None:
+        running = self.asks.all()
+        for ask in running:
+            ask.cancel(reason)
+        if running:
+            waits = [asyncio.ensure_future(ask.ended.wait()) for ask in running]
+            _, late = await asyncio.wait(waits, timeout=SHUTDOWN_WAIT)
+            for wait in late:
+                wait.cancel()
+
+    def forget_document(self, uri: str) -> None:
         for key in [k for k in self.conversations if k[0] == uri]:
             del self.conversations[key]
         self.diagnostics_seen.pop(uri, None)

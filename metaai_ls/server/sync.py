@@ -23,6 +23,8 @@ import enum
 import logging
 from collections.abc import Iterator, Sequence
 
+from .text import first_line_break
+
 logger = logging.getLogger(__name__)
 
 
@@ -70,10 +72,14 @@ def smallest_edit(old: str, new: str, offset: int = 0) -> Edit | None:
     return Edit(offset + prefix, offset + len(old) - suffix, new[prefix : len(new) - suffix])
 
 
-def line_ending_of(text: str) -> str:
-    """The document's line ending, as its first line break has it."""
-    first = text.find("\n")
-    return "\r\n" if first > 0 and text[first - 1] == "\r" else "\n"
+def line_ending_of(text: str, at: int = 0) -> str:
+    """The line ending used at ``at``: the first line break from there on, else the last
+    one before it, else LF (a file may mix them: each region keeps its own)."""
+    found = first_line_break(text, at)
+    if found is None and at > 0:
+        last = max(text.rfind("\n", 0, at), text.rfind("\r", 0, at))
+        found = first_line_break(text, max(last - 1, 0)) if last >= 0 else None
+    return found or "\n"
 
 
 def with_line_ending(text: str, eol: str) -> str:
@@ -184,7 +190,7 @@ class EditSync:
         self.start = start
         self.end = end
         self.original = text[start:end]
-        self.eol = line_ending_of(text)
+        self.eol = line_ending_of(text, start)
         self.step = Step.IDLE
         self.flight: Edit | None = None
         self.conflict = False  # the user edited inside the region: no more answer there
@@ -369,9 +375,9 @@ class EditSync:
     def _learn_line_ending(self, new: str) -> None:
         """The editor wrote the server's line breaks its own way: use its way from now on
         (a document without line breaks does not tell it before)."""
-        written = new[self.start : self.end]
-        if "\n" in written:
-            self.eol = line_ending_of(written)
+        found = first_line_break(new[self.start : self.end])
+        if found is not None:
+            self.eol = found
 
     def _bounds_after(
         self, edits: list[Edit], at: int, start: int, end: int, touched: bool, budget: list[int]

@@ -41,17 +41,16 @@ def apply_timeout() -> float:
 def changes_of(params: types.DidChangeTextDocumentParams, text: str, encoding: str) -> list[Change]:
     """A didChange's changes as offsets, each in the text the ones before it left."""
     changes: list[Change] = []
+    index: TextIndex | None = None
     for change in params.content_changes:
         if isinstance(change, types.TextDocumentContentChangePartial):
-            index = TextIndex(text, encoding)
-            edit = Edit(
-                index.offset(change.range.start), index.offset(change.range.end), change.text
-            )
-            changes.append(edit)
-            text = edit.apply(text)
+            index = index or TextIndex(text, encoding)
+            start, end = index.offset(change.range.start), index.offset(change.range.end)
+            changes.append(Edit(start, max(start, end), change.text))
+            index = index.replaced(start, max(start, end), change.text)
         else:
             changes.append(change.text)
-            text = change.text
+            index = TextIndex(change.text, encoding)
     return changes
 
 
@@ -99,6 +98,10 @@ class DocumentWriter:
         """Wait until the edit in flight came back from the editor as a change."""
         if self.sync.flight is None:
             return
+        if self.ls.shutting_down:
+            # Neovim stops reporting changes to a server it is stopping: its applied
+            # edits are taken on trust (and the next goes unversioned, so it is not skipped).
+            self.sync.trust()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._settled.wait(), SETTLE_TIMEOUT)
         if self.sync.flight is not None:
@@ -139,17 +142,28 @@ class DocumentWriter:
         return bool(applied)
 
     async def _send(self, params: types.ApplyWorkspaceEditParams) -> bool | None:
-        """The editor's answer: applied or not; None when it never answered."""
+        """The editor's answer: applied or not; None when it never answered.
+
+        A versioned edit left unanswered is sent once more if no change came meanwhile
+        (Emacs lsp-mode can drop a server request, emacs-lsp/lsp-mode#4323): with the
+        same version the editor applies it at most once."""
         timeout = apply_timeout()
-        try:
-            result = await asyncio.wait_for(self.ls.workspace_apply_edit_async(params), timeout)
-        except asyncio.TimeoutError:
-            logger.warning("the editor did not answer workspace/applyEdit in %s s", timeout)
-            return None
-        except Exception as error:
-            logger.warning("workspace/applyEdit failed: %s", error)
-            return False
-        return bool(result and result.applied)
+        (change,) = params.edit.document_changes or [None]
+        version = getattr(getattr(change, "text_document", None), "version", None)
+        for _attempt in range(2 if version is not None else 1):
+            try:
+                result = await asyncio.wait_for(self.ls.workspace_apply_edit_async(params), timeout)
+            except asyncio.TimeoutError:
+                logger.warning("the editor did not answer workspace/applyEdit in %s s", timeout)
+                document = self.ls.workspace.text_documents.get(self.uri)
+                if document is None or document.version != version or self.sync.flight is None:
+                    return None  # something came meanwhile: sending again is not safe
+                continue
+            except Exception as error:
+                logger.warning("workspace/applyEdit failed: %s", error)
+                return False
+            return bool(result and result.applied)
+        return None
 
     def changes_of(self, params: types.DidChangeTextDocumentParams) -> list[Change]:
         return changes_of(params, self.sync.reported_text, self.ls.position_encoding)
@@ -171,7 +185,7 @@ class DocumentWriter:
             sync.resync(document.source)
         return ours
 
-    def closed(self) -> None:
+    def closed(self, reason: str = "") -> None:
         self.document_closed = True
         self.sync.closed()
         self._settled.set()

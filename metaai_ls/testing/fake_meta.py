@@ -222,6 +222,8 @@ class FakeMetaAI:
         self.redirect_to = ""  # the `redirect` scenario's Location (without the query)
         self.last_cookie_header = ""  # for the `leaky_error` scenario
         self.stream_changed = asyncio.Condition()
+        self.held: int | None = None  # pieces streams may still send (None: not held)
+        self._gate = asyncio.Condition()
         self.url = ""
         self._runner: web.AppRunner | None = None
         self.app = self._make_app()
@@ -347,7 +349,23 @@ class FakeMetaAI:
             text += f"; Authorization={urllib.parse.quote(token, safe='')}"
         return text + ")"
 
+    def hold(self) -> None:
+        """Streams stop after each piece until the test lets more through (`release`):
+        a test that types between pieces does not race the clock."""
+        self.held = 0
+
+    async def release(self, pieces: int | None = None) -> None:
+        """Let ``pieces`` more pieces through (None: all of them, from now on)."""
+        async with self._gate:
+            self.held = None if pieces is None else (self.held or 0) + pieces
+            self._gate.notify_all()
+
     async def pace(self, scenario: str) -> None:
+        if self.held is not None:
+            async with self._gate:
+                await self._gate.wait_for(lambda: self.held is None or self.held > 0)
+                if self.held is not None:
+                    self.held -= 1
         interval = self.slow_interval if scenario == "slow" else self.interval
         if interval:
             await asyncio.sleep(interval)

@@ -359,6 +359,40 @@ function after.chat()
   return fields
 end
 
+--- The function `def f` (two lines) wherever it is: the file holds line separators.
+function cases.separators()
+  local line = vim.fn.search('^def f', 'w')
+  select_lines(line, line + 1)
+  vim.cmd("'<,'>MetaAI --replace better")
+end
+
+function after.separators()
+  wait_for_lenses(3)
+  return { lenses = lens_titles() }
+end
+
+--- :LspStop while the answer streams: the server puts the region back, then stops.
+function cases.stop_mid_answer()
+  select_lines(2, 3)
+  vim.cmd("'<,'>MetaAI make it clearer")
+  if not vim.wait(10000, function()
+    return buffer_text(bufnr) ~= original
+  end, 5) then
+    fail('no part of the answer came')
+  end
+  vim.lsp.stop_client(client.id) -- what :LspStop does
+  -- (is_stopped() is true at once; the client goes once the server has exited)
+  local stopped = vim.wait(8000, function()
+    return vim.lsp.get_client_by_id(client.id) == nil
+  end, 10)
+  vim.fn.writefile({ vim.json.encode({
+    text = buffer_text(bufnr),
+    stopped = stopped,
+    notified = notified,
+  }) }, result_path)
+  os.exit(0)
+end
+
 local waits_itself = cases[case]()
 
 if not waits_itself and not vim.wait(20000, function()
