@@ -32,7 +32,9 @@ from metaai_ls.provider import (
 from metaai_ls.provider import frames as frames_module
 from metaai_ls.provider.gateway_answer import GatewayAnswer
 from metaai_ls.testing import FakeAnswer
+from metaai_ls.testing.texts import js_json
 from tests.conftest import SECRET_SESSION, assert_no_secret
+from tests.test_hostile import utf16_pieces
 
 ANSWER = "Hello 👋 wörld!\r\nHere is code:\n```python\nprint('日本語')\n```\nThat's all. 🎉"
 MESSAGES = [{"role": "user", "content": "Say hello"}]
@@ -356,6 +358,88 @@ def test_any_arrival_order_gives_the_exact_answer(pieces, random):
     out += answer.feed(_full(None, "".join(pieces)))
     assert all(isinstance(o, str) and o for o in out)
     assert "".join(out) == "".join(pieces)
+
+
+# -- snapshots read from their new bytes (issue 17, Speed)
+
+
+def _snapshot_stream(pieces: list[str], every: int, compact: bool, odd: int) -> list[dict]:
+    """The gateway's events for an answer: a snapshot every ``every`` events, the rest
+    patches; ``odd``: one snapshot (at that index, when there is one) that lags behind."""
+    events, sent = [], ""
+    for seq, piece in enumerate(pieces):
+        sent += piece
+        if seq % every == 0:
+            text = sent[: len(sent) // 2] if seq == odd else sent
+            event = _full(seq, text)
+            if compact:  # the real gateway: `seq` first
+                event = {"seq": seq, "type": "full", "response": event["response"]}
+            else:  # the fake's order: `seq` last
+                event = {"type": "full", "response": event["response"], "seq": seq}
+            events.append(event)
+        else:
+            events.append(_patch(seq, piece))
+    return events
+
+
+def _bodies(events: list[dict], compact: bool) -> list[bytes]:
+    return [
+        js_json(e, compact) + (b"\x00\x12" if i % 3 == 1 else b"") for i, e in enumerate(events)
+    ]
+
+
+@given(
+    st.text(st.sampled_from('ab \n"\\/é日👋😀\u2028'), min_size=1, max_size=120),
+    st.lists(st.integers(0, 400), max_size=40),
+    st.integers(1, 6),
+    st.booleans(),
+    st.integers(-1, 40),
+)
+@settings(max_examples=300, deadline=None)
+def test_snapshots_read_from_their_bytes_give_what_parsing_them_gives(
+    text, cuts, every, compact, odd
+):
+    """Escapes, quotes, UTF-16 cuts (halves of pairs), both key orders, trailing bytes,
+    a lagging snapshot: the same results, delta for delta, as every event parsed whole."""
+    pieces = utf16_pieces(text, cuts)
+    events = _snapshot_stream(pieces, every, compact, odd)
+    parsed, read = GatewayAnswer(), GatewayAnswer()
+    expected = [r for e in events for r in parsed.feed(e)]
+    got = [r for b in _bodies(events, compact) for r in read.feed_body(b)]
+    assert got == expected
+    final = _full(None, "".join(pieces))
+    assert parsed.feed(final) == read.feed_body(js_json(final, compact))
+    assert read.text == parsed.text
+
+
+def test_a_long_answer_is_parsed_once_not_once_per_snapshot(monkeypatch):
+    """Each snapshot repeats the whole answer so far: parsed whole, a 20,000-character
+    answer in 12-character deltas with a snapshot every 10 events parses 2 MB of JSON."""
+    from metaai_ls.provider import decode
+
+    pieces = [f"line {n}: x = f({n}) ✓ 😀\n"[:12] for n in range(1700)]
+    events = _snapshot_stream(pieces, 10, True, -1)
+    bodies = _bodies(events, True)
+    parsed_bytes = []
+    loads = decode.fast_loads
+    monkeypatch.setattr(decode, "fast_loads", lambda b: parsed_bytes.append(len(b)) or loads(b))
+    answer = GatewayAnswer()
+    out = [r for b in bodies for r in answer.feed_body(b)]
+    assert "".join(out) == "".join(pieces)
+    patches = sum(len(b) for b, e in zip(bodies, events, strict=True) if e["type"] == "patch")
+    assert sum(parsed_bytes) < 2 * patches  # before: 10 times the patches' bytes
+
+
+def test_a_snapshot_that_rewrites_the_text_is_not_trusted_when_read_from_its_bytes():
+    answer = GatewayAnswer()
+    out = answer.feed_body(js_json(_full(0, "Hello"), True))
+    out += answer.feed_body(js_json(_patch(1, " wor"), True))
+    out += answer.feed_body(js_json(_full(2, "Hello world"), True))
+    out += answer.feed_body(js_json(_full(3, "Jello world!"), True))  # rewritten: ignored
+    other = _full(4, "Hello world!?")
+    other["response"]["response_id"] = "another"  # another answer's snapshot: parsed whole
+    out += answer.feed_body(js_json(other, True))
+    assert out == ["Hello", " wor", "ld", "!?"]
 
 
 # -- the socket of a conversation (issue 19) and cached tokens (issue 17 §3)

@@ -452,8 +452,7 @@ class GatewayDialect:
                 raise AnswerCutOffError(answer.length)
             raise _Lost()
         if (body := frames.lone_data_body(data)) is not None:  # the usual message
-            event = frames.event_of(body)
-            results = answer.feed(event) if event is not None else []
+            results = answer.feed_body(body)
             if answer.done:
                 socket.end_pending = True  # ended on its final object: an END may follow
             return results
@@ -470,8 +469,8 @@ class GatewayDialect:
                 answer.done = True
                 socket.end_pending = False
                 break
-            if kind == frames.DATA and (event := frames.event_of(frame.body)) is not None:
-                results += answer.feed(event)
+            if kind == frames.DATA:
+                results += answer.feed_body(frame.body)
                 if answer.done:
                     socket.end_pending = True
             elif kind == PING:
