@@ -602,3 +602,16 @@ async def test_the_first_text_time_out_still_ends_a_silent_turn(fake_env, cookie
     fake_env.slow_seconds = 3
     with pytest.raises(MetaAITimeoutError, match="start answering"):
         await collect(cookies, read_timeout=0.2, first_text_timeout=0.6)
+
+
+async def test_a_socket_closed_before_its_acknowledgement_is_opened_again(fake_env, cookies):
+    """A gateway that restarts between the handshake and the acknowledgement: the turn goes
+    on a new socket with a fresh token (it was an AttributeError on None)."""
+    fake_env.answers.append(FakeAnswer(ANSWER))
+    fake_env.latencies["ack"] = 0.5
+    ask = asyncio.ensure_future(collect(cookies))
+    await wait_for(lambda: fake_env.open_sockets)
+    fake_env.latencies["ack"] = 0.0
+    await fake_env.restart()
+    assert "".join(await ask) == ANSWER
+    assert fake_env.sockets == 2

@@ -44,6 +44,7 @@ from .transport import (
     MAX_JSON_BYTES,
     Transport,
     check_status,
+    close_socket,
     cookie_header,
     origin_of,
     read_text,
@@ -181,7 +182,8 @@ class GatewayDialect:
                             for result in results:
                                 yield result
                 except (_Lost, Rejected) as failure:
-                    await socket.close()
+                    if socket is not None:  # None: lost before its acknowledgement
+                        await socket.close()
                     socket = None
                     self._again(failure, reused, tries)
                     reused = False
@@ -314,46 +316,55 @@ class GatewayDialect:
     async def _connect(self, conversation_id: str, tries: _Tries) -> GatewaySocket:
         """A new socket with the conversation's stream opened and acknowledged. A cached
         token the handshake refuses may have been revoked early: once more with a fresh
-        one; only a refusal of that one means the login expired."""
-        while True:
-            token, cached = await self.token(fresh=tries.fresh)
-            try:
-                return await self._open_socket(token, conversation_id)
-            except _Refused as refused:
-                TOKENS.forget(self.token_key)
-                if cached and not tries.fresh:
-                    logger.info("the gateway refused a cached token; once more with a fresh one")
-                    tries.fresh = True
-                    continue
-                forget_cookies()
-                raise LoginExpiredError(refused.status) from None
-
-    async def _open_socket(self, token: str, conversation_id: str) -> GatewaySocket:
-        self.last_phase = "handshake"
-        max_age = float(self.ids["web"]["token_max_age_seconds"])
-        expires = time.monotonic() + max_age - (TOKENS.age(self.token_key) or 0.0)
+        one (on the same session: no new connection); only a refusal of that one means
+        the login expired."""
         session = self.transport.new_session(follow_redirects=False)
         try:
-            ws = await self._handshake(session, self._query(token, str(uuid.uuid4())))
+            while True:
+                token, cached = await self.token(fresh=tries.fresh)
+                try:
+                    return await self._open_socket(session, token, conversation_id)
+                except _Refused as refused:
+                    TOKENS.forget(self.token_key)
+                    if cached and not tries.fresh:
+                        logger.info("the gateway refused a cached token; once more with a new one")
+                        tries.fresh = True
+                        continue
+                    forget_cookies()
+                    raise LoginExpiredError(refused.status) from None
         except BaseException:
             await session.close()
             raise
+
+    async def _open_socket(
+        self, session: aiohttp.ClientSession, token: str, conversation_id: str
+    ) -> GatewaySocket:
+        """The handshake and the stream opened, on ``session``, which the socket then owns."""
+        self.last_phase = "handshake"
+        max_age = float(self.ids["web"]["token_max_age_seconds"])
+        expires = time.monotonic() + max_age - (TOKENS.age(self.token_key) or 0.0)
+        ws = await self._handshake(session, self._query(token, str(uuid.uuid4())))
         socket = GatewaySocket(session, ws, self.pool_key, conversation_id, expires, self.token_key)
         try:
             await self._open(socket, conversation_id)
         except BaseException:
-            await socket.close()
+            with contextlib.suppress(Exception):  # what the other side already dropped
+                await close_socket(ws)
             raise
         return socket
 
     async def handshake(self, token: str) -> None:
         """Connect and open a stream, as a turn does, without sending a message (doctor)."""
-        with self.transport.errors("connecting to Meta AI's gateway"):
-            try:
-                socket = await self._open_socket(token, str(uuid.uuid4()))
-            except _Refused as refused:
-                raise LoginExpiredError(refused.status) from None
-            await socket.close()
+        session = self.transport.new_session(follow_redirects=False)
+        try:
+            with self.transport.errors("connecting to Meta AI's gateway"):
+                try:
+                    socket = await self._open_socket(session, token, str(uuid.uuid4()))
+                except _Refused as refused:
+                    raise LoginExpiredError(refused.status) from None
+                await close_socket(socket.ws)
+        finally:
+            await session.close()
 
     def _query(self, token: str, request_id: str) -> dict[str, str]:
         values = {"access_token": token, "request_id": request_id, "app_id": self.gw["app_id"]}
