@@ -10,6 +10,7 @@ import base64
 import binascii
 import contextlib
 import dataclasses
+import functools
 import getpass
 import hashlib
 import json
@@ -592,6 +593,7 @@ class GatewayDialect:
         }
 
 
+@functools.cache
 def client_id() -> str:
     """Eight groups of four hex digits, the same for this user on this machine."""
     try:
