@@ -87,6 +87,13 @@ def lone_data_body(message: bytes) -> bytes | None:
 def event_of(body: bytes) -> dict[str, Any] | None:
     """The JSON event in a frame's body: from the first ``{``, the longest valid object
     (a few non-JSON bytes may follow it); else JSON found inside a protobuf envelope."""
+    if body[:1] == b"{" and body[-1:] == b"}":  # the usual body: one parse, no copy
+        try:
+            value = decode.fast_loads(body)
+        except ValueError:
+            pass
+        else:
+            return value if type(value) is dict else None
     start = body.find(b"{")
     if start >= 0 and (event := _json_object(body, start)) is not None:
         return event

@@ -23,8 +23,9 @@ import logging
 import re
 from typing import Any
 
-from . import decode, frames
+from . import decode, event_bytes, frames
 from .errors import AnswerTooLongError, error_from_text
+from .event_bytes import DeltaShape
 from .results import Result, Revision
 from .transport import max_answer_chars
 
@@ -111,6 +112,7 @@ class GatewayAnswer:
         self._path_for = -1  # the section count `_path` was made for
         self._path = ""
         self._snap: _Snapshot | None = None
+        self._shape: DeltaShape | None = None
 
     @property
     def text(self) -> str:
@@ -123,8 +125,11 @@ class GatewayAnswer:
         return "".join(s.text for s in self.sections if not s.reasoning)
 
     def feed_body(self, body: bytes) -> list[Result]:
-        """The new results of a data frame's body: a snapshot that extends the last one
-        from its new bytes, anything else parsed whole."""
+        """The new results of a data frame's body: the usual delta and a snapshot that
+        extends the last one read from their bytes (``event_bytes``), anything else
+        parsed whole."""
+        if self._shape is not None and (delta := self._shaped_delta(body)) is not None:
+            return self._append_tail(delta)
         snap = self._snap
         if (
             snap is not None
@@ -135,22 +140,26 @@ class GatewayAnswer:
         event = frames.event_of(body)
         if event is None:
             return []
+        if self._shape is None and self._tail_delta(event) is not None:
+            self._shape = DeltaShape.learn(body, event)
         results = self.feed(event)
         if event.get("type") == "full":
             self._snap = self._remember(body, event)
         return results
 
+    def _shaped_delta(self, body: bytes) -> str | None:
+        """The value of a body of the usual delta's shape, where it is the next event and
+        appends to the last answer section as the usual delta does; else None."""
+        if not self._in_sync or self._held or self._tail_path() != self._shape.path:
+            return None
+        if self.sections[-1].held:
+            return None
+        return self._shape.value(body, str(self._next_seq).encode())
+
     def feed(self, event: dict[str, Any]) -> list[Result]:
         """The new results of one event (usually one delta, or none)."""
         if (delta := self._tail_delta(event)) is not None:
-            self._next_seq += 1
-            if not delta:
-                return []
-            section = self.sections[-1]  # no surrogate half anywhere: a plain append
-            section.parts.append(delta)
-            section.length += len(delta)
-            self._emit(delta)
-            return [delta]
+            return self._append_tail(delta)
         _raise_errors(event)
         if "response_id" in event and "seq" not in event and "type" not in event:
             return self.finish(event)
@@ -171,26 +180,36 @@ class GatewayAnswer:
         self._drain()
         return self._take()
 
+    def _append_tail(self, delta: str) -> list[Result]:
+        """The usual delta, appended to the last answer section (no surrogate half in it
+        or the section: a plain append)."""
+        self._next_seq += 1
+        if not delta:
+            return []
+        section = self.sections[-1]
+        section.parts.append(delta)
+        section.length += len(delta)
+        self._emit(delta)
+        return [delta]
+
     def _tail_delta(self, event: dict[str, Any]) -> str | None:
         """The text of the usual event, the next in order appending to the last answer
         section while everything before is streamed; None for any other event. The
         cheapest tests come first: this runs for every event."""
-        if (
-            event.get("type") != "patch"
-            or event.get("seq") != self._next_seq
-            or not self._in_sync
-            or self._held
-        ):
+        try:
+            if (
+                event["type"] != "patch"
+                or event["seq"] != self._next_seq
+                or not self._in_sync
+                or self._held
+            ):
+                return None
+            (operation,) = event["operations"]  # exactly one
+            if operation["op"] != "delta" or operation["path"] != self._tail_path():
+                return None
+            value = operation["value"]
+        except (KeyError, TypeError, ValueError):  # any other shape: the general path
             return None
-        operations = event.get("operations")
-        if type(operations) is not list or len(operations) != 1:
-            return None
-        operation = operations[0]
-        if type(operation) is not dict or operation.get("op") != "delta":
-            return None
-        if operation.get("path") != self._tail_path():
-            return None
-        value = operation.get("value")
         if type(value) is not str or "errors" in event or "error" in event:
             return None
         if self.sections[-1].held or (not value.isascii() and decode.has_surrogate(value)):
@@ -228,7 +247,7 @@ class GatewayAnswer:
         for match in TEXT_KEY.finditer(body):
             start = match.end()
             end = decode.closing_quote(body, start, start)
-            if (skeleton := _skeleton(body, start, end)) == empty and empty is not None:
+            if (skeleton := event_bytes.skeleton(body, start, end)) == empty and empty is not None:
                 skeleton.pop("seq", None)
                 return _Snapshot(body, start, end, skeleton, section)
         return None
@@ -244,7 +263,7 @@ class GatewayAnswer:
         if section is not snap.section or (since := snap.since()) is None:
             return None
         end = decode.closing_quote(body, start + len(snap.text), start)
-        skeleton = _skeleton(body, start, end)
+        skeleton = event_bytes.skeleton(body, start, end)
         if skeleton is None:
             return None
         seq = skeleton.pop("seq", None)
@@ -407,7 +426,8 @@ class GatewayAnswer:
     def _emit(self, text: str) -> None:
         self._emitted.append(text)
         self.length += len(text)
-        self._check_length()
+        if self.length > self.max_answer:
+            raise AnswerTooLongError(self.max_answer)
 
     def _check_length(self) -> None:
         if self.length > self.max_answer:
@@ -431,18 +451,6 @@ class GatewayAnswer:
         if not isinstance(text, str):
             text = primitive.get("snippet")
         return (text if isinstance(text, str) else ""), self.reasoning_typename in names
-
-
-def _skeleton(body: bytes, start: int, end: int) -> dict[str, Any] | None:
-    """The JSON object of ``body`` with the string ``body[start:end]`` emptied."""
-    first, last = body.find(b"{"), body.rfind(b"}")
-    if end < 0 or not 0 <= first < start or last < end:
-        return None
-    try:
-        value = decode.fast_loads(body[first:start] + body[end : last + 1])
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def _without_text(event: dict[str, Any]) -> dict[str, Any] | None:
