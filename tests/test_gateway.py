@@ -261,6 +261,15 @@ async def test_no_secret_in_logs_even_at_debug(fake_env, cookies, caplog):
 # -- the pure parts
 
 
+def test_the_message_types_named_for_the_frame_loop_are_aiohttps():
+    import aiohttp
+
+    from metaai_ls.provider import gateway
+
+    kinds = (gateway.WS_TEXT, gateway.WS_BINARY, gateway.WS_PING, gateway.WS_PONG)
+    assert kinds == tuple(aiohttp.WSMsgType[n] for n in ("TEXT", "BINARY", "PING", "PONG"))
+
+
 def test_data_frames_count_the_two_header_bytes():
     frame = frames_module.data_frame({"req-id": "r", "payload": "AA=="}, 3)
     body = json.dumps({"req-id": "r", "payload": "AA=="}, separators=(",", ":")).encode()

@@ -20,10 +20,11 @@ class DeltaShape:
     """The bytes of one delta event with its ``seq`` digits and its value's characters cut
     out: three pieces, in the order the body holds them."""
 
-    __slots__ = ("path", "pieces", "seq_first")
+    __slots__ = ("lengths", "path", "pieces", "seq_first")
 
     def __init__(self, pieces: tuple[bytes, bytes, bytes], seq_first: bool, path: str) -> None:
         self.pieces = pieces
+        self.lengths = tuple(len(piece) for piece in pieces)
         self.seq_first = seq_first
         self.path = path  # the operation's path, the same in every event of the shape
 
@@ -65,27 +66,34 @@ class DeltaShape:
             return None
         end = body.rfind(b"}") + 1  # a whole parse stops there too
         if self.seq_first:
-            at = len(p0) + len(digits)
-            start, stop = at + len(p1), end - len(p2)
-            if not (body.startswith(digits, len(p0)) and body.startswith(p1, at)):
+            at = self.lengths[0] + len(digits)
+            start, stop = at + self.lengths[1], end - self.lengths[2]
+            if not (body.startswith(digits, self.lengths[0]) and body.startswith(p1, at)):
                 return None
-            if stop < start or not body.startswith(p2, stop):
-                return None
-            if decode.closing_quote(body, start, start) != stop:
+            if stop < start or not body.startswith(p2, stop) or _quote(body, start) != stop:
                 return None
         else:
-            start = len(p0)
-            stop = decode.closing_quote(body, start, start)
-            at = stop + len(p1)
+            start = self.lengths[0]
+            stop = _quote(body, start)
+            at = stop + self.lengths[1]
             if stop < 0 or not body.startswith(p1, stop) or not body.startswith(digits, at):
                 return None
-            if at + len(digits) + len(p2) != end or not body.startswith(p2, at + len(digits)):
+            at += len(digits)
+            if at + self.lengths[2] != end or not body.startswith(p2, at):
                 return None
         try:  # orjson refuses half a surrogate pair: such a body is parsed whole
             value = decode.fast_loads(body[start - 1 : stop + 1])
         except ValueError:
             return None
         return value if type(value) is str else None
+
+
+def _quote(body: bytes, start: int) -> int:
+    """Where the JSON string whose characters begin at ``start`` ends (-1: nowhere)."""
+    quote = body.find(b'"', start)
+    if quote > start and body[quote - 1] == decode.BACKSLASH:  # escaped, or a backslash
+        return decode.closing_quote(body, start, start)
+    return quote
 
 
 def skeleton(body: bytes, start: int, end: int) -> dict[str, Any] | None:

@@ -60,6 +60,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 LOGIN_CLOSE_CODES = range(4001, 4005)
+# aiohttp.WSMsgType's values (the WebSocket opcodes; an IntEnum, so they compare as ints),
+# named here: an `import aiohttp` in the per-frame path costs more than the frame's parse.
+WS_TEXT, WS_BINARY, WS_PING, WS_PONG = 1, 2, 9, 10
 MAX_FRAME_BYTES = 16 << 20
 
 
@@ -498,8 +501,6 @@ class GatewayDialect:
     async def _receive(self, socket: GatewaySocket, until: float) -> bytes | None:
         """The next message's bytes; None when the socket closed. WebSocket pings are
         answered here and do not extend the wait."""
-        import aiohttp
-
         ws = socket.ws
         while True:
             left = until - time.monotonic()
@@ -511,13 +512,13 @@ class GatewayDialect:
             except (TimeoutError, asyncio.TimeoutError):
                 raise _Silent() from None
             kind = message.type
-            if kind is aiohttp.WSMsgType.BINARY:
+            if kind == WS_BINARY:
                 return message.data
-            if kind is aiohttp.WSMsgType.TEXT:
+            if kind == WS_TEXT:
                 return frames.frame(frames.DATA, b"\x00\x80" + message.data.encode())
-            if kind is aiohttp.WSMsgType.PING:
+            if kind == WS_PING:
                 await ws.pong(message.data)
-            elif kind is not aiohttp.WSMsgType.PONG:
+            elif kind != WS_PONG:
                 return None
 
     async def _answer_pings(self, socket: GatewaySocket, data: bytes) -> None:
