@@ -474,6 +474,20 @@ def test_a_delta_of_the_usual_shape_is_read_only_where_it_is_that_shape():
         assert value(body(10, "x") + b"}", b"10") is None
 
 
+def test_deltas_to_a_new_section_are_read_from_their_bytes_too(monkeypatch):
+    parsed = []
+    event_of = frames_module.event_of
+    monkeypatch.setattr(frames_module, "event_of", lambda b: parsed.append(b) or event_of(b))
+    added = {"op": "add", "path": "/sections/1", "value": _full(0, "B")["response"]["sections"][0]}
+    events = [_full(0, "A"), *(_patch(n, "a") for n in range(1, 30))]
+    events += [{"seq": 30, "type": "patch", "operations": [added]}]
+    events += [_patch(n, "b", section=1) for n in range(31, 60)]
+    answer = GatewayAnswer()
+    out = [r for e in events for r in answer.feed_body(js_json(e, True))]
+    assert "".join(out) == "A" + "a" * 29 + "B" + "b" * 29
+    assert len(parsed) == 4  # the snapshot, a delta of each shape, the new section
+
+
 def test_a_snapshot_that_rewrites_the_text_is_not_trusted_when_read_from_its_bytes():
     answer = GatewayAnswer()
     out = answer.feed_body(js_json(_full(0, "Hello"), True))

@@ -32,10 +32,12 @@ class DeltaShape:
     def learn(cls, body: bytes, event: dict[str, Any]) -> DeltaShape | None:
         """The shape of ``body``, a usual delta event (``event`` parsed from it), checked
         by parsing it with another seq and value; None where it cannot be cut so."""
+        if body[:1] != b"{" or body[-1:] != b"}":  # bytes around it: learnt from another
+            return None
         digits = str(event["seq"]).encode()
         seqs = [m.end() for m in SEQ_KEY.finditer(body) if body.startswith(digits, m.end())]
         values = [m.end() for m in VALUE_KEY.finditer(body)]
-        if len(seqs) != 1 or len(values) != 1 or body[:1] != b"{" or body[-1:] != b"}":
+        if len(seqs) != 1 or len(values) != 1:
             return None
         s0, v0 = seqs[0], values[0]
         s1, v1 = s0 + len(digits), decode.closing_quote(body, v0, v0)

@@ -128,7 +128,15 @@ class GatewayAnswer:
         """The new results of a data frame's body: the usual delta and a snapshot that
         extends the last one read from their bytes (``event_bytes``), anything else
         parsed whole."""
-        if self._shape is not None and (delta := self._shaped_delta(body)) is not None:
+        shape = self._shape
+        if (
+            shape is not None
+            and self._in_sync
+            and not self._held
+            and shape.path == self._tail_path()
+            and not self.sections[-1].held
+            and (delta := shape.value(body, str(self._next_seq).encode())) is not None
+        ):
             return self._append_tail(delta)
         snap = self._snap
         if (
@@ -140,21 +148,12 @@ class GatewayAnswer:
         event = frames.event_of(body)
         if event is None:
             return []
-        if self._shape is None and self._tail_delta(event) is not None:
-            self._shape = DeltaShape.learn(body, event)
+        if self._tail_delta(event) is not None and (shape := DeltaShape.learn(body, event)):
+            self._shape = shape  # the first usual delta, or one of a new shape
         results = self.feed(event)
         if event.get("type") == "full":
             self._snap = self._remember(body, event)
         return results
-
-    def _shaped_delta(self, body: bytes) -> str | None:
-        """The value of a body of the usual delta's shape, where it is the next event and
-        appends to the last answer section as the usual delta does; else None."""
-        if not self._in_sync or self._held or self._tail_path() != self._shape.path:
-            return None
-        if self.sections[-1].held:
-            return None
-        return self._shape.value(body, str(self._next_seq).encode())
 
     def feed(self, event: dict[str, Any]) -> list[Result]:
         """The new results of one event (usually one delta, or none)."""
