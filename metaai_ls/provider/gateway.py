@@ -60,9 +60,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 LOGIN_CLOSE_CODES = range(4001, 4005)
-# aiohttp.WSMsgType's values (the WebSocket opcodes; an IntEnum, so they compare as ints),
-# named here: an `import aiohttp` in the per-frame path costs more than the frame's parse.
-WS_TEXT, WS_BINARY, WS_PING, WS_PONG = 1, 2, 9, 10
 MAX_FRAME_BYTES = 16 << 20
 
 
@@ -95,6 +92,11 @@ class _Tries:
 
     fresh: bool = False  # the next token comes from a new home page
     reconnected: bool = False
+
+
+# aiohttp.WSMsgType's values (the WebSocket opcodes; an IntEnum, so they compare as ints),
+# named here: an `import aiohttp` in the per-frame path costs more than the frame's parse.
+WS_TEXT, WS_BINARY, WS_PING, WS_PONG = 1, 2, 9, 10
 
 
 def pool_key(login: str, gateway_url: str) -> str:

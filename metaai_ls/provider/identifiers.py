@@ -9,6 +9,7 @@ names it, so that a typo never passes silently.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import os
@@ -16,7 +17,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .decode import loads
 from .errors import ConfigError
 
 DEFAULT_URL = "https://www.meta.ai"
@@ -30,16 +30,11 @@ OPEN_OBJECTS = {"models", "model_aliases", "gateway.query", "gateway.open_payloa
 
 
 @functools.cache
-def _defaults_json() -> bytes:
+def _defaults() -> dict[str, Any]:
     text = (Path(__file__).with_name("identifiers.json")).read_text(encoding="utf-8")
     data = json.loads(text)
     data.pop("_comment", None)
-    return json.dumps(data).encode()
-
-
-def _defaults() -> dict[str, Any]:
-    """A fresh copy of the built-in values (parsed: 8x faster than a deep copy)."""
-    return loads(_defaults_json())
+    return data
 
 
 class Identifiers:
@@ -101,7 +96,7 @@ def _same_kind(default: Any, value: Any) -> bool:
 
 def load_identifiers(overrides: Mapping[str, Any] | None = None) -> Identifiers:
     """The defaults, then ``METAAI_IDENTIFIERS`` (a JSON file), then ``overrides``."""
-    data = _defaults()
+    data = copy.deepcopy(_defaults())
     if path := os.environ.get("METAAI_IDENTIFIERS"):
         _apply(data, _read_file(path), f"METAAI_IDENTIFIERS ({path})")
     if overrides:
