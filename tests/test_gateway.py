@@ -32,7 +32,9 @@ from metaai_ls.provider import (
 from metaai_ls.provider import frames as frames_module
 from metaai_ls.provider.gateway_answer import GatewayAnswer
 from metaai_ls.testing import FakeAnswer
+from metaai_ls.testing.texts import js_json
 from tests.conftest import SECRET_SESSION, assert_no_secret
+from tests.test_hostile import utf16_pieces
 
 ANSWER = "Hello 👋 wörld!\r\nHere is code:\n```python\nprint('日本語')\n```\nThat's all. 🎉"
 MESSAGES = [{"role": "user", "content": "Say hello"}]
@@ -259,6 +261,15 @@ async def test_no_secret_in_logs_even_at_debug(fake_env, cookies, caplog):
 # -- the pure parts
 
 
+def test_the_message_types_named_for_the_frame_loop_are_aiohttps():
+    import aiohttp
+
+    from metaai_ls.provider import gateway
+
+    kinds = (gateway.WS_TEXT, gateway.WS_BINARY, gateway.WS_PING, gateway.WS_PONG)
+    assert kinds == tuple(aiohttp.WSMsgType[n] for n in ("TEXT", "BINARY", "PING", "PONG"))
+
+
 def test_data_frames_count_the_two_header_bytes():
     frame = frames_module.data_frame({"req-id": "r", "payload": "AA=="}, 3)
     body = json.dumps({"req-id": "r", "payload": "AA=="}, separators=(",", ":")).encode()
@@ -356,6 +367,137 @@ def test_any_arrival_order_gives_the_exact_answer(pieces, random):
     out += answer.feed(_full(None, "".join(pieces)))
     assert all(isinstance(o, str) and o for o in out)
     assert "".join(out) == "".join(pieces)
+
+
+# -- snapshots read from their new bytes (issue 17, Speed)
+
+
+def _snapshot_stream(
+    pieces: list[str], every: int, compact: bool, odd: int, other: int = -1
+) -> list[dict]:
+    """The gateway's events for an answer: a snapshot every ``every`` events, the rest
+    patches; ``odd``: one snapshot (at that index, when there is one) that lags behind;
+    ``other``: one patch of another shape (a key more)."""
+    events, sent = [], ""
+    for seq, piece in enumerate(pieces):
+        sent += piece
+        if seq % every == 0:
+            text = sent[: len(sent) // 2] if seq == odd else sent
+            event = _full(seq, text)
+            if compact:  # the real gateway: `seq` first
+                event = {"seq": seq, "type": "full", "response": event["response"]}
+            else:
+                event = _seq_last({"seq": seq, "type": "full", "response": event["response"]})
+            events.append(event)
+        else:
+            patch = _patch(seq, piece) | ({"x": [1]} if seq == other else {})
+            events.append(patch if compact else _seq_last(patch))
+    return events
+
+
+def _seq_last(event: dict) -> dict:
+    """The event with its ``seq`` last, as the fake writes it (the real gateway: first)."""
+    return {k: v for k, v in event.items() if k != "seq"} | {"seq": event["seq"]}
+
+
+def _bodies(events: list[dict], compact: bool) -> list[bytes]:
+    return [
+        js_json(e, compact) + (b"\x00\x12" if i % 3 == 1 else b"") for i, e in enumerate(events)
+    ]
+
+
+@given(
+    st.text(st.sampled_from('ab \n"\\/é日👋😀\u2028'), min_size=1, max_size=120),
+    st.lists(st.integers(0, 400), max_size=40),
+    st.integers(1, 6),
+    st.booleans(),
+    st.integers(-1, 40),
+    st.integers(-1, 40),
+)
+@settings(max_examples=300, deadline=None)
+def test_events_read_from_their_bytes_give_what_parsing_them_gives(
+    text, cuts, every, compact, odd, other
+):
+    """Escapes, quotes, UTF-16 cuts (halves of pairs), both key orders, trailing bytes,
+    a lagging snapshot, a patch of another shape: the same results, delta for delta, as
+    every event parsed whole."""
+    pieces = utf16_pieces(text, cuts)
+    events = _snapshot_stream(pieces, every, compact, odd, other)
+    parsed, read = GatewayAnswer(), GatewayAnswer()
+    expected = [r for e in events for r in parsed.feed(e)]
+    got = [r for b in _bodies(events, compact) for r in read.feed_body(b)]
+    assert got == expected
+    final = _full(None, "".join(pieces))
+    assert parsed.feed(final) == read.feed_body(js_json(final, compact))
+    assert read.text == parsed.text
+
+
+def test_a_long_answer_is_parsed_once_not_once_per_snapshot(monkeypatch):
+    """Each snapshot repeats the whole answer so far, each delta the keys of the last:
+    parsed whole, a 20,000-character answer in 12-character deltas with a snapshot every
+    10 events parses 2 MB of JSON; read from their bytes, about the answer's bytes."""
+    from metaai_ls.provider import decode
+
+    pieces = [f"line {n}: x = f({n}) ✓ 😀\n"[:12] for n in range(1700)]
+    events = _snapshot_stream(pieces, 10, True, -1)
+    bodies = _bodies(events, True)
+    parsed_bytes = []
+    loads = decode.fast_loads
+    monkeypatch.setattr(decode, "fast_loads", lambda b: parsed_bytes.append(len(b)) or loads(b))
+    answer = GatewayAnswer()
+    out = [r for b in bodies for r in answer.feed_body(b)]
+    assert "".join(out) == "".join(pieces)
+    patches = sum(len(b) for b, e in zip(bodies, events, strict=True) if e["type"] == "patch")
+    assert sum(parsed_bytes) < patches / 2  # parsed whole: 10 times the patches' bytes
+
+
+def test_a_delta_of_the_usual_shape_is_read_only_where_it_is_that_shape():
+    from metaai_ls.provider.event_bytes import DeltaShape
+
+    for compact in (True, False):  # `seq` first (the real gateway) or last (the fake)
+
+        def body(seq: int, value: str, compact=compact, **more) -> bytes:
+            event = _patch(seq, value, more.pop("section", 0)) | more
+            return js_json(event if compact else _seq_last(event), compact)
+
+        learnt = _patch(9, "a")
+        shape = DeltaShape.learn(body(9, "a"), learnt)
+        assert shape is not None and shape.path == "/sections/0/view_model/primitive/text"
+        value = shape.value  # the body, the seq digits expected
+        assert value(body(10, 'x "y" \\ 日😀'), b"10") == 'x "y" \\ 日😀'
+        assert value(body(10, "x") + b"\x00\x12", b"10") == "x"
+        assert value(body(10, "x"), b"1") is None  # seq 10, not 1
+        assert value(body(1, "x"), b"10") is None
+        assert value(body(10, "x", section=1), b"10") is None
+        assert value(body(10, "x", error="no"), b"10") is None
+        assert value(body(10, "\ud83d"), b"10") is None  # half a pair: parsed whole
+        assert value(body(10, "x") + b"}", b"10") is None
+
+
+def test_deltas_to_a_new_section_are_read_from_their_bytes_too(monkeypatch):
+    parsed = []
+    event_of = frames_module.event_of
+    monkeypatch.setattr(frames_module, "event_of", lambda b: parsed.append(b) or event_of(b))
+    added = {"op": "add", "path": "/sections/1", "value": _full(0, "B")["response"]["sections"][0]}
+    events = [_full(0, "A"), *(_patch(n, "a") for n in range(1, 30))]
+    events += [{"seq": 30, "type": "patch", "operations": [added]}]
+    events += [_patch(n, "b", section=1) for n in range(31, 60)]
+    answer = GatewayAnswer()
+    out = [r for e in events for r in answer.feed_body(js_json(e, True))]
+    assert "".join(out) == "A" + "a" * 29 + "B" + "b" * 29
+    assert len(parsed) == 4  # the snapshot, a delta of each shape, the new section
+
+
+def test_a_snapshot_that_rewrites_the_text_is_not_trusted_when_read_from_its_bytes():
+    answer = GatewayAnswer()
+    out = answer.feed_body(js_json(_full(0, "Hello"), True))
+    out += answer.feed_body(js_json(_patch(1, " wor"), True))
+    out += answer.feed_body(js_json(_full(2, "Hello world"), True))
+    out += answer.feed_body(js_json(_full(3, "Jello world!"), True))  # rewritten: ignored
+    other = _full(4, "Hello world!?")
+    other["response"]["response_id"] = "another"  # another answer's snapshot: parsed whole
+    out += answer.feed_body(js_json(other, True))
+    assert out == ["Hello", " wor", "ld", "!?"]
 
 
 # -- the socket of a conversation (issue 19) and cached tokens (issue 17 §3)
@@ -518,3 +660,16 @@ async def test_the_first_text_time_out_still_ends_a_silent_turn(fake_env, cookie
     fake_env.slow_seconds = 3
     with pytest.raises(MetaAITimeoutError, match="start answering"):
         await collect(cookies, read_timeout=0.2, first_text_timeout=0.6)
+
+
+async def test_a_socket_closed_before_its_acknowledgement_is_opened_again(fake_env, cookies):
+    """A gateway that restarts between the handshake and the acknowledgement: the turn goes
+    on a new socket with a fresh token (it was an AttributeError on None)."""
+    fake_env.answers.append(FakeAnswer(ANSWER))
+    fake_env.latencies["ack"] = 0.5
+    ask = asyncio.ensure_future(collect(cookies))
+    await wait_for(lambda: fake_env.open_sockets)
+    fake_env.latencies["ack"] = 0.0
+    await fake_env.restart()
+    assert "".join(await ask) == ANSWER
+    assert fake_env.sockets == 2

@@ -16,11 +16,12 @@ from typing import Any
 from .errors import NestedTooDeepError
 
 try:
-    from orjson import loads as _fast_loads
+    from orjson import loads as fast_loads  # refuses lone surrogates and deep nesting
 except ImportError:  # pragma: no cover - orjson is a dependency; json keeps it working
-    _fast_loads = json.loads
+    fast_loads = json.loads
 
 REPLACEMENT = "\ufffd"
+BACKSLASH = 0x5C
 
 
 def loads(data: bytes | str) -> Any:
@@ -28,7 +29,7 @@ def loads(data: bytes | str) -> Any:
     refuses. ValueError for what is not JSON; NestedTooDeepError (a sentence) for
     nesting beyond orjson's 1024 levels (json would raise RecursionError)."""
     try:
-        return _fast_loads(data)
+        return fast_loads(data)
     except ValueError as error:
         if "depth" in str(error) or "recursion" in str(error):
             raise NestedTooDeepError() from None
@@ -90,3 +91,16 @@ class Joiner:
         """At the end: a half still waiting never got its pair."""
         held, self.held = self.held, ""
         return REPLACEMENT if held else ""
+
+
+def closing_quote(line: bytes, position: int, value_start: int) -> int:
+    """The index of the quote that ends the JSON string whose characters begin at
+    ``value_start``, searching from ``position``; -1 if the line has none."""
+    while (quote := line.find(b'"', position)) >= 0:
+        backslashes = 0
+        while quote - backslashes > value_start and line[quote - backslashes - 1] == BACKSLASH:
+            backslashes += 1
+        if backslashes % 2 == 0:
+            return quote
+        position = quote + 1
+    return -1

@@ -78,7 +78,7 @@ def lone_data_body(message: bytes) -> bytes | None:
         len(message) > HEADER + 2
         and message[0] == DATA
         and message[HEADER + 1] == DATA_MARK
-        and int.from_bytes(message[3:6], "little") == len(message) - HEADER
+        and message[3] | message[4] << 8 | message[5] << 16 == len(message) - HEADER
     ):
         return message[HEADER + 2 :]
     return None
@@ -87,6 +87,13 @@ def lone_data_body(message: bytes) -> bytes | None:
 def event_of(body: bytes) -> dict[str, Any] | None:
     """The JSON event in a frame's body: from the first ``{``, the longest valid object
     (a few non-JSON bytes may follow it); else JSON found inside a protobuf envelope."""
+    if body[:1] == b"{" and body[-1:] == b"}":  # the usual body: one parse, no copy
+        try:
+            value = decode.fast_loads(body)
+        except ValueError:
+            pass
+        else:
+            return value if type(value) is dict else None
     start = body.find(b"{")
     if start >= 0 and (event := _json_object(body, start)) is not None:
         return event
@@ -97,14 +104,21 @@ def event_of(body: bytes) -> dict[str, Any] | None:
 
 
 def _json_object(data: bytes, start: int) -> dict[str, Any] | None:
-    # Up to the last "}": one parse whether or not a few non-JSON bytes follow the event.
-    # Too deep a nesting is a sentence (NestedTooDeepError), never a RecursionError.
-    end = data.rfind(b"}")
+    # Up to the last "}": one parse whether or not a few non-JSON bytes follow the event
+    # (and no copy when none do). Too deep a nesting is a sentence (NestedTooDeepError),
+    # never a RecursionError.
+    end = data.rfind(b"}") + 1
+    if end <= start:
+        return None
+    text = data if start == 0 and end == len(data) else data[start:end]
     try:
-        value = decode.loads(data[start : end + 1]) if end > start else None
+        value = decode.fast_loads(text)
     except ValueError:
         try:
-            value = decode.raw_decode(data[start:].decode("utf-8", "replace"))
+            value = decode.loads(text)
         except ValueError:
-            return None
+            try:
+                value = decode.raw_decode(data[start:].decode("utf-8", "replace"))
+            except ValueError:
+                return None
     return value if isinstance(value, dict) else None

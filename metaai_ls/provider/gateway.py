@@ -10,6 +10,7 @@ import base64
 import binascii
 import contextlib
 import dataclasses
+import functools
 import getpass
 import hashlib
 import json
@@ -43,6 +44,7 @@ from .transport import (
     MAX_JSON_BYTES,
     Transport,
     check_status,
+    close_socket,
     cookie_header,
     origin_of,
     read_text,
@@ -90,6 +92,11 @@ class _Tries:
 
     fresh: bool = False  # the next token comes from a new home page
     reconnected: bool = False
+
+
+# aiohttp.WSMsgType's values (the WebSocket opcodes; an IntEnum, so they compare as ints),
+# named here: an `import aiohttp` in the per-frame path costs more than the frame's parse.
+WS_TEXT, WS_BINARY, WS_PING, WS_PONG = 1, 2, 9, 10
 
 
 def pool_key(login: str, gateway_url: str) -> str:
@@ -185,7 +192,8 @@ class GatewayDialect:
                             for result in results:
                                 yield result
                 except (_Lost, Rejected) as failure:
-                    await socket.close()
+                    if socket is not None:  # None: lost before its acknowledgement
+                        await socket.close()
                     socket = None
                     self._again(failure, reused, tries)
                     reused = False
@@ -318,46 +326,55 @@ class GatewayDialect:
     async def _connect(self, conversation_id: str, tries: _Tries) -> GatewaySocket:
         """A new socket with the conversation's stream opened and acknowledged. A cached
         token the handshake refuses may have been revoked early: once more with a fresh
-        one; only a refusal of that one means the login expired."""
-        while True:
-            token, cached = await self.token(fresh=tries.fresh)
-            try:
-                return await self._open_socket(token, conversation_id)
-            except _Refused as refused:
-                TOKENS.forget(self.token_key)
-                if cached and not tries.fresh:
-                    logger.info("the gateway refused a cached token; once more with a fresh one")
-                    tries.fresh = True
-                    continue
-                forget_cookies()
-                raise LoginExpiredError(refused.status) from None
-
-    async def _open_socket(self, token: str, conversation_id: str) -> GatewaySocket:
-        self.last_phase = "handshake"
-        max_age = float(self.ids["web"]["token_max_age_seconds"])
-        expires = time.monotonic() + max_age - (TOKENS.age(self.token_key) or 0.0)
+        one (on the same session: no new connection); only a refusal of that one means
+        the login expired."""
         session = self.transport.new_session(follow_redirects=False)
         try:
-            ws = await self._handshake(session, self._query(token, str(uuid.uuid4())))
+            while True:
+                token, cached = await self.token(fresh=tries.fresh)
+                try:
+                    return await self._open_socket(session, token, conversation_id)
+                except _Refused as refused:
+                    TOKENS.forget(self.token_key)
+                    if cached and not tries.fresh:
+                        logger.info("the gateway refused a cached token; once more with a new one")
+                        tries.fresh = True
+                        continue
+                    forget_cookies()
+                    raise LoginExpiredError(refused.status) from None
         except BaseException:
             await session.close()
             raise
+
+    async def _open_socket(
+        self, session: aiohttp.ClientSession, token: str, conversation_id: str
+    ) -> GatewaySocket:
+        """The handshake and the stream opened, on ``session``, which the socket then owns."""
+        self.last_phase = "handshake"
+        max_age = float(self.ids["web"]["token_max_age_seconds"])
+        expires = time.monotonic() + max_age - (TOKENS.age(self.token_key) or 0.0)
+        ws = await self._handshake(session, self._query(token, str(uuid.uuid4())))
         socket = GatewaySocket(session, ws, self.pool_key, conversation_id, expires, self.token_key)
         try:
             await self._open(socket, conversation_id)
         except BaseException:
-            await socket.close()
+            with contextlib.suppress(Exception):  # what the other side already dropped
+                await close_socket(ws)
             raise
         return socket
 
     async def handshake(self, token: str) -> None:
         """Connect and open a stream, as a turn does, without sending a message (doctor)."""
-        with self.transport.errors("connecting to Meta AI's gateway"):
-            try:
-                socket = await self._open_socket(token, str(uuid.uuid4()))
-            except _Refused as refused:
-                raise LoginExpiredError(refused.status) from None
-            await socket.close()
+        session = self.transport.new_session(follow_redirects=False)
+        try:
+            with self.transport.errors("connecting to Meta AI's gateway"):
+                try:
+                    socket = await self._open_socket(session, token, str(uuid.uuid4()))
+                except _Refused as refused:
+                    raise LoginExpiredError(refused.status) from None
+                await close_socket(socket.ws)
+        finally:
+            await session.close()
 
     def _query(self, token: str, request_id: str) -> dict[str, str]:
         values = {"access_token": token, "request_id": request_id, "app_id": self.gw["app_id"]}
@@ -459,8 +476,7 @@ class GatewayDialect:
                 raise AnswerCutOffError(answer.length)
             raise _Lost()
         if (body := frames.lone_data_body(data)) is not None:  # the usual message
-            event = frames.event_of(body)
-            results = answer.feed(event) if event is not None else []
+            results = answer.feed_body(body)
             if answer.done:
                 socket.end_pending = True  # ended on its final object: an END may follow
             return results
@@ -477,8 +493,8 @@ class GatewayDialect:
                 answer.done = True
                 socket.end_pending = False
                 break
-            if kind == frames.DATA and (event := frames.event_of(frame.body)) is not None:
-                results += answer.feed(event)
+            if kind == frames.DATA:
+                results += answer.feed_body(frame.body)
                 if answer.done:
                     socket.end_pending = True
             elif kind == PING:
@@ -494,8 +510,6 @@ class GatewayDialect:
     async def _receive(self, socket: GatewaySocket, until: float) -> bytes | None:
         """The next message's bytes; None when the socket closed. WebSocket pings are
         answered here and do not extend the wait."""
-        import aiohttp
-
         ws = socket.ws
         while True:
             left = until - time.monotonic()
@@ -507,13 +521,13 @@ class GatewayDialect:
             except (TimeoutError, asyncio.TimeoutError):
                 raise _Silent() from None
             kind = message.type
-            if kind is aiohttp.WSMsgType.BINARY:
+            if kind == WS_BINARY:
                 return message.data
-            if kind is aiohttp.WSMsgType.TEXT:
+            if kind == WS_TEXT:
                 return frames.frame(frames.DATA, b"\x00\x80" + message.data.encode())
-            if kind is aiohttp.WSMsgType.PING:
+            if kind == WS_PING:
                 await ws.pong(message.data)
-            elif kind is not aiohttp.WSMsgType.PONG:
+            elif kind != WS_PONG:
                 return None
 
     async def _answer_pings(self, socket: GatewaySocket, data: bytes) -> None:
@@ -590,6 +604,7 @@ class GatewayDialect:
         }
 
 
+@functools.cache
 def client_id() -> str:
     """Eight groups of four hex digits, the same for this user on this machine."""
     try:

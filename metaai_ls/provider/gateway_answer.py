@@ -7,7 +7,10 @@ already streamed; the model's reasoning sections are left out. The last object (
 a prefix of it the rest is the last delta, otherwise it is yielded as a ``Revision``.
 
 A delta appended to the last section, the common case, costs O(len(delta)): the whole
-answer is joined only for snapshots, new sections and the final object.
+answer is joined only for snapshots, new sections and the final object. A snapshot that
+repeats the previous one's bytes and adds to them (the usual snapshot of a one-section
+answer) is read from its new bytes only (``feed_body``): parsing each snapshot whole
+makes a long answer cost O(n²).
 
 Texts are kept with surrogate pairs joined: a delta that ends inside a pair (a server
 slicing by UTF-16 units) keeps its high half in the section until the pair comes, so no
@@ -17,10 +20,12 @@ result ever holds a lone surrogate. The answer stops at ``max_answer`` character
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
-from . import decode
+from . import decode, event_bytes, frames
 from .errors import AnswerTooLongError, error_from_text
+from .event_bytes import DeltaShape
 from .results import Result, Revision
 from .transport import max_answer_chars
 
@@ -30,6 +35,9 @@ HOLD_LIMIT = 64  # events held back waiting for a missing seq before the gap is 
 # How far past the last section an operation may point: real answers have a handful of
 # sections; an index far beyond (a hostile `/sections/2000000/…`) is not allocated.
 SECTION_GAP = 64
+TEXT_KEY = re.compile(rb'"(?:text|snippet)"\s*:\s*"')
+CONTEXT = 24  # bytes before a snapshot's text that find it again in the next snapshot
+SHIFT = 16  # how far it may move (the digits of a ``seq`` before it)
 
 
 class Section:
@@ -57,6 +65,31 @@ class Section:
         return text
 
 
+class _Snapshot:
+    """Where the text of the last snapshot read is in its bytes, and what the answer's
+    section held then, to read the next snapshot from its new bytes only."""
+
+    __slots__ = ("context", "length", "parts", "section", "skeleton", "start", "text")
+
+    def __init__(self, body: bytes, start: int, end: int, skeleton: dict, section: Section):
+        self.context = body[max(0, start - CONTEXT) : start]
+        self.start = start
+        self.text = body[start:end]  # the text's JSON bytes, escapes and all
+        self.skeleton = skeleton  # the event with that text empty and no ``seq``
+        self.section = section
+        self.length = section.length
+        self.parts = len(section.parts)
+
+    def since(self) -> str | None:
+        """What the section got after this snapshot; None if it cannot be told (its parts
+        were joined meanwhile)."""
+        parts = self.section.parts
+        if len(parts) < self.parts:
+            return None
+        added = "".join(parts[self.parts :])
+        return added if len(added) == self.section.length - self.length else None
+
+
 class GatewayAnswer:
     def __init__(
         self,
@@ -71,7 +104,6 @@ class GatewayAnswer:
         self.done = False
         self.revised = False
         self.length = 0  # characters yielded so far
-        self.events = 0
         self._emitted: list[str] = []
         self._next_seq = 0
         self._held: dict[int, dict[str, Any]] = {}
@@ -79,6 +111,8 @@ class GatewayAnswer:
         self._out: list[str] = []
         self._path_for = -1  # the section count `_path` was made for
         self._path = ""
+        self._snap: _Snapshot | None = None
+        self._shape: DeltaShape | None = None
 
     @property
     def text(self) -> str:
@@ -90,16 +124,41 @@ class GatewayAnswer:
     def answer_text(self) -> str:
         return "".join(s.text for s in self.sections if not s.reasoning)
 
+    def feed_body(self, body: bytes) -> list[Result]:
+        """The new results of a data frame's body: the usual delta and a snapshot that
+        extends the last one read from their bytes (``event_bytes``), anything else
+        parsed whole."""
+        shape = self._shape
+        if (
+            shape is not None
+            and self._in_sync
+            and not self._held
+            and shape.path == self._tail_path()
+            and not self.sections[-1].held
+            and (delta := shape.value(body, str(self._next_seq).encode())) is not None
+        ):
+            return self._append_tail(delta)
+        snap = self._snap
+        if (
+            snap is not None
+            and len(body) > len(snap.text)
+            and (results := self._snapshot_tail(snap, body)) is not None
+        ):
+            return results
+        event = frames.event_of(body)
+        if event is None:
+            return []
+        if self._tail_delta(event) is not None and (shape := DeltaShape.learn(body, event)):
+            self._shape = shape  # the first usual delta, or one of a new shape
+        results = self.feed(event)
+        if event.get("type") == "full":
+            self._snap = self._remember(body, event)
+        return results
+
     def feed(self, event: dict[str, Any]) -> list[Result]:
         """The new results of one event (usually one delta, or none)."""
-        self.events += 1
-        if (delta := self._next_tail_delta(event)) is not None:
-            self._next_seq += 1
-            if not delta:
-                return []
-            self.sections[-1].append(delta)
-            self._emit(delta)
-            return [delta]
+        if (delta := self._tail_delta(event)) is not None:
+            return self._append_tail(delta)
         _raise_errors(event)
         if "response_id" in event and "seq" not in event and "type" not in event:
             return self.finish(event)
@@ -120,29 +179,39 @@ class GatewayAnswer:
         self._drain()
         return self._take()
 
-    def _next_tail_delta(self, event: dict[str, Any]) -> str | None:
+    def _append_tail(self, delta: str) -> list[Result]:
+        """The usual delta, appended to the last answer section (no surrogate half in it
+        or the section: a plain append)."""
+        self._next_seq += 1
+        if not delta:
+            return []
+        section = self.sections[-1]
+        section.parts.append(delta)
+        section.length += len(delta)
+        self._emit(delta)
+        return [delta]
+
+    def _tail_delta(self, event: dict[str, Any]) -> str | None:
         """The text of the usual event, the next in order appending to the last answer
         section while everything before is streamed; None for any other event. The
         cheapest tests come first: this runs for every event."""
-        if (
-            event.get("seq") != self._next_seq
-            or not self._in_sync
-            or self._held
-            or event.get("type") != "patch"
-        ):
+        try:
+            if (
+                event["type"] != "patch"
+                or event["seq"] != self._next_seq
+                or not self._in_sync
+                or self._held
+            ):
+                return None
+            (operation,) = event["operations"]  # exactly one
+            if operation["op"] != "delta" or operation["path"] != self._tail_path():
+                return None
+            value = operation["value"]
+        except (KeyError, TypeError, ValueError):  # any other shape: the general path
             return None
-        operations = event.get("operations")
-        if type(operations) is not list or len(operations) != 1:
+        if type(value) is not str or "errors" in event or "error" in event:
             return None
-        operation = operations[0]
-        if type(operation) is not dict or operation.get("op") != "delta":
-            return None
-        if operation.get("path") != self._tail_path() or "errors" in event or "error" in event:
-            return None
-        value = operation.get("value")
-        if type(value) is not str:
-            return None
-        if self.sections[-1].held or decode.has_surrogate(value):
+        if self.sections[-1].held or (not value.isascii() and decode.has_surrogate(value)):
             return None  # half of a surrogate pair: the general path joins it
         return value
 
@@ -155,6 +224,61 @@ class GatewayAnswer:
             self._path_for = len(sections)
             self._path = f"/sections/{len(sections) - 1}/view_model/primitive/text"
         return self._path
+
+    # -- snapshots read from their new bytes
+
+    def _snap_section(self) -> Section | None:
+        """The one answer section, when everything is streamed and nothing held back."""
+        sections = self.sections
+        if len(sections) != 1 or not self._in_sync or self._held or self.done:
+            return None
+        section = sections[0]
+        return None if section.reasoning or section.held else section
+
+    def _remember(self, body: bytes, event: dict[str, Any]) -> _Snapshot | None:
+        """After a snapshot parsed whole that the one answer section now equals: where
+        its text is in ``body``, checked by parsing the rest without it."""
+        section = self._snap_section()
+        texts = self._section_texts(event.get("response") or {})
+        if section is None or len(texts) != 1 or not texts[0][0] or texts[0][0] != section.text:
+            return None
+        empty = _without_text(event)
+        for match in TEXT_KEY.finditer(body):
+            start = match.end()
+            end = decode.closing_quote(body, start, start)
+            if (skeleton := event_bytes.skeleton(body, start, end)) == empty and empty is not None:
+                skeleton.pop("seq", None)
+                return _Snapshot(body, start, end, skeleton, section)
+        return None
+
+    def _snapshot_tail(self, snap: _Snapshot, body: bytes) -> list[Result] | None:
+        """The results of a snapshot that repeats the last one's text and adds to it,
+        read from the added bytes only; None for any other body."""
+        found = body.find(snap.context, max(0, snap.start - CONTEXT - SHIFT), snap.start + SHIFT)
+        start = found + len(snap.context)
+        if found < 0 or not body.startswith(snap.text, start):
+            return None
+        section = self._snap_section()
+        if section is not snap.section or (since := snap.since()) is None:
+            return None
+        end = decode.closing_quote(body, start + len(snap.text), start)
+        skeleton = event_bytes.skeleton(body, start, end)
+        if skeleton is None:
+            return None
+        seq = skeleton.pop("seq", None)
+        if seq != self._next_seq or type(seq) is not int or skeleton != snap.skeleton:
+            return None
+        try:  # orjson refuses half a surrogate pair: such a snapshot is parsed whole
+            tail = decode.fast_loads(b'"' + body[start + len(snap.text) : end] + b'"')
+        except ValueError:
+            return None
+        self._next_seq += 1
+        if tail.startswith(since):  # else a snapshot behind the stream: not trusted
+            if added := section.append(tail[len(since) :]):
+                self._out.append(added)
+            self._snap = _Snapshot(body, start, end, skeleton, section)
+        self._drain()
+        return self._take()
 
     def flush_held(self) -> list[Result]:
         """At the end of the turn (no final object): apply what was held back, in order;
@@ -301,7 +425,8 @@ class GatewayAnswer:
     def _emit(self, text: str) -> None:
         self._emitted.append(text)
         self.length += len(text)
-        self._check_length()
+        if self.length > self.max_answer:
+            raise AnswerTooLongError(self.max_answer)
 
     def _check_length(self) -> None:
         if self.length > self.max_answer:
@@ -325,6 +450,20 @@ class GatewayAnswer:
         if not isinstance(text, str):
             text = primitive.get("snippet")
         return (text if isinstance(text, str) else ""), self.reasoning_typename in names
+
+
+def _without_text(event: dict[str, Any]) -> dict[str, Any] | None:
+    """A copy of a one-section snapshot event with its text (or snippet) empty."""
+    try:
+        response = dict(event["response"])
+        section = dict(response["sections"][0])
+        view = section["view_model"] = dict(section["view_model"])
+        primitive = view["primitive"] = dict(view["primitive"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    primitive["text" if isinstance(primitive.get("text"), str) else "snippet"] = ""
+    response["sections"] = [section, *response["sections"][1:]]
+    return {**event, "response": response}
 
 
 def _raise_errors(event: dict[str, Any]) -> None:

@@ -32,7 +32,6 @@ DONE = "OVERALL_DONE"
 WRITING_STATES = ("STREAMING", DONE)
 ERROR_PAGE = ERROR_PAGE_MARK.encode()
 SNIPPET_KEY = re.compile(rb'"snippet"\s*:\s*"')
-BACKSLASH = 0x5C
 
 
 class AnswerStream:
@@ -98,7 +97,7 @@ class AnswerStream:
     def _feed_tail(self, line: bytes) -> list[str | ImageResponse] | None:
         """Decode only what this line adds to the previous one; None if it cannot."""
         start = len(self._prefix)
-        end = _closing_quote(line, start, self._value_start)
+        end = decode.closing_quote(line, start, self._value_start)
         if end < 0:
             return None
         try:  # orjson refuses a half of a surrogate pair: such a line is parsed whole
@@ -117,7 +116,7 @@ class AnswerStream:
         match = SNIPPET_KEY.search(line)
         if match is None:
             return
-        end = _closing_quote(line, match.end(), match.end())
+        end = decode.closing_quote(line, match.end(), match.end())
         if end < 0:
             return
         try:
@@ -146,19 +145,6 @@ class AnswerStream:
             if image := _final_image(message):
                 results.append(image)
         return results
-
-
-def _closing_quote(line: bytes, position: int, value_start: int) -> int:
-    """The index of the quote that ends the JSON string whose characters begin at
-    ``value_start``, searching from ``position``; -1 if the line has none."""
-    while (quote := line.find(b'"', position)) >= 0:
-        backslashes = 0
-        while quote - backslashes > value_start and line[quote - backslashes - 1] == BACKSLASH:
-            backslashes += 1
-        if backslashes % 2 == 0:
-            return quote
-        position = quote + 1
-    return -1
 
 
 def _message_of(data: dict[str, Any]) -> dict[str, Any] | None:

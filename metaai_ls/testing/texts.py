@@ -11,10 +11,10 @@ DEEP = 100_000
 LONE_HALF = re.compile("[\ud800-\udfff]")
 
 
-def js_json(value: Any) -> bytes:
+def js_json(value: Any, compact: bool = False) -> bytes:
     """JSON as JavaScript's JSON.stringify writes it: UTF-8, with only the lone halves of
-    surrogate pairs escaped (``\\ud83d``)."""
-    text = json.dumps(value, ensure_ascii=False)
+    surrogate pairs escaped (``\\ud83d``); ``compact``: without spaces, as it really does."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":") if compact else None)
     return LONE_HALF.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode()
 
 
