@@ -1,3 +1,3 @@
 """metaai-ls: Meta AI, through your own meta.ai account, in every editor."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
