@@ -285,7 +285,8 @@ async def _ask(args: argparse.Namespace, question: str, context: str) -> int:
         outcome = {"error": error.message}
         return error.exit_code
     finally:
-        _keep(record, question, content, "".join(parts), outcome, options, conversation)
+        if parts or not outcome:  # an ask that failed before any text leaves no conversation
+            _keep(record, question, content, "".join(parts), outcome, options, conversation)
     return 0
 
 

@@ -108,6 +108,14 @@ async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, s
     return process.returncode, out.decode(), err.decode()
 
 
+async def test_an_ask_that_failed_before_any_text_leaves_no_conversation(fake, tmp_path):
+    missing = tmp_path / "no-such-cookies.json"
+    code, _, err = await run_ask(fake, missing, "What is a monad?")
+    assert code == 2 and "no-such-cookies.json" in err
+    code, out, _ = await run_cli("history")
+    assert (code, out) == (0, "No conversations yet: `metaai-ls ask QUESTION` starts one.\n")
+
+
 async def test_history_lists_shows_and_forgets(fake, cookie_file):
     code, out, _ = await run_cli("history")
     assert (code, out) == (0, "No conversations yet: `metaai-ls ask QUESTION` starts one.\n")
