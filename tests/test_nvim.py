@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from metaai_ls import __version__
 from metaai_ls.testing import FakeAnswer
 from tests.guides import readme_block, readme_blocks, user_environment
 from tests.lsp import CODE
@@ -141,7 +142,7 @@ async def test_doctor_command_and_checkhealth(fake, cookie_file, tmp_path):
     assert data["report"].splitlines()[0].startswith("✓ cookies: 2 for .meta.ai")
     assert "✓ gateway:" in data["report"]
     health = data["health"]
-    assert "metaai: server" in health and "metaai-ls 0.1.0" in health
+    assert "metaai: server" in health and f"metaai-ls {__version__}" in health
     assert "cookie file" in health and "is readable" in health
     assert "gateway: " in health and "ERROR" not in health
 

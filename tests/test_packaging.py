@@ -16,7 +16,7 @@ import metaai_ls
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_the_cli_the_extension_and_the_changelog_carry_the_package_version():
+def test_the_cli_the_extensions_and_the_changelog_carry_the_package_version():
     cli = subprocess.run(
         [sys.executable, "-m", "metaai_ls", "--version"], capture_output=True, text=True, check=True
     )
@@ -25,6 +25,8 @@ def test_the_cli_the_extension_and_the_changelog_carry_the_package_version():
     assert cli.stdout.strip() == f"metaai-ls {metaai_ls.__version__}"
     assert extension["version"] == metaai_ls.__version__
     assert released[0] == metaai_ls.__version__
+    emacs = (ROOT / "editors/emacs/metaai.el").read_text()
+    assert f"\n;; Version: {metaai_ls.__version__}\n" in emacs
 
 
 def test_the_package_and_the_extension_are_mit_licensed_with_the_license_text():

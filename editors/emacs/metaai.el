@@ -1,6 +1,6 @@
 ;;; metaai.el --- Meta AI through metaai-ls and eglot -*- lexical-binding: t -*-
 
-;; Version: 0.1.0
+;; Version: 0.2.0
 ;; Package-Requires: ((emacs "28.1") (eglot "1.9"))
 ;; Keywords: tools, convenience
 ;; URL: https://github.com/metaai-ls/metaai-ls
