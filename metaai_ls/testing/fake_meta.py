@@ -746,10 +746,15 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             stopped = asyncio.Event()  # SIGTERM stops it as cleanly as Ctrl-C
-            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopped.set)
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGTERM, stopped.set)
             try:
                 await stopped.wait()
             finally:
+                # Now, while the loop's wake-up pipe is open: a closing loop closes the pipe
+                # before it forgets the handler, and a Ctrl-C between the two made Python
+                # print "Exception ignored when trying to write to the signal wakeup fd".
+                loop.remove_signal_handler(signal.SIGTERM)
                 await fake.stop()
         return 0
 
