@@ -49,6 +49,16 @@ async def start_client(
     return client
 
 
+async def start_impatient_client(fake, cookie_file, home: str) -> EditorClient:
+    """A VS Code client whose server waits only 0.5 s for each edit to be answered."""
+    return await start_client(
+        client_capabilities("visual_studio_code"),
+        settings_for(fake, cookie_file),
+        home,
+        env={"METAAI_APPLY_EDIT_TIMEOUT": "0.5"},
+    )
+
+
 async def stop_client(client: EditorClient) -> None:
     await client.shutdown_session()
     await client.stop()

@@ -16,6 +16,7 @@ from tests.lsp import (
     CODE,
     settings_for,
     start_client,
+    start_impatient_client,
     stop_client,
     wait_until,
 )
@@ -74,12 +75,7 @@ async def test_a_second_ask_on_the_same_selection_is_refused(client, fake):
 
 
 async def test_an_editor_that_never_answers_an_edit(fake, cookie_file, tmp_path):
-    client = await start_client(
-        client_capabilities("visual_studio_code"),
-        settings_for(fake, cookie_file),
-        str(tmp_path),
-        env={"METAAI_APPLY_EDIT_TIMEOUT": "0.5"},
-    )
+    client = await start_impatient_client(fake, cookie_file, str(tmp_path))
     try:
         client.never_answer_edits = True
         paced(fake)

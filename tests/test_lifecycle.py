@@ -13,7 +13,14 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
 from metaai_ls.testing import FakeAnswer
-from tests.lsp import server_caught_up, settings_for, start_client, stop_client, wait_until
+from tests.lsp import (
+    server_caught_up,
+    settings_for,
+    start_client,
+    start_impatient_client,
+    stop_client,
+    wait_until,
+)
 from tests.test_answers import lenses
 
 # Characters str.splitlines() breaks at and LSP does not, and a stray CR (a line break).
@@ -191,14 +198,7 @@ def _lone(text: str) -> bool:
 async def test_an_edit_request_the_editor_dropped_is_sent_again_once(fake, cookie_file, tmp_path):
     """Emacs lsp-mode drops server messages (emacs-lsp/lsp-mode#4323): a versioned edit
     that got no answer is sent again once, with the same version (so never applied twice)."""
-    from pytest_lsp import client_capabilities
-
-    client = await start_client(
-        client_capabilities("visual_studio_code"),
-        settings_for(fake, cookie_file),
-        str(tmp_path),
-        env={"METAAI_APPLY_EDIT_TIMEOUT": "0.5"},
-    )
+    client = await start_impatient_client(fake, cookie_file, str(tmp_path))
     try:
         client.drop_edit_requests = 1
         fake.answers.append(FakeAnswer(ANSWER))
